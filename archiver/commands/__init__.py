@@ -1,0 +1,1 @@
+"""Scrapy commands that archiver adds (`scrapy dumps`, `scrapy warc-check`, ...)."""

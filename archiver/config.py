@@ -1,0 +1,122 @@
+"""Every ARCHIVER_* setting in one place: name, default and meaning.
+
+Components read their settings through `get()`, so a project that does not start from
+`settings.default` still gets these defaults. README's settings table is generated from here
+(`python -m archiver.config`) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+DW_HOSTS = ("www.dw.com", "api.dw.com", "static.dw.com")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ARCHIVER_* setting."""
+
+    name: str
+    default: Any
+    doc: str
+
+
+# Keep one block per area; append new settings to the block of their component.
+SETTINGS: tuple[Setting, ...] = (
+    # --- output and run ---
+    Setting("ARCHIVER_OUTPUT_DIR", "output", "Folder for `warc/`, `items/`, `reports/` and the state file."),
+    Setting(
+        "ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."
+    ),
+    Setting("ARCHIVER_PROGRESS_INTERVAL", 30.0, "Seconds between progress lines in the log (0 = off)."),
+    # --- feed dumps ---
+    Setting(
+        "ARCHIVER_DUMP_MAX_BYTES",
+        10 * 1024 * 1024,
+        "Largest feed-dump file read; larger ones fail as `too large`.",
+    ),
+    # --- crawl scope and politeness ---
+    Setting(
+        "ARCHIVER_ALLOWED_HOSTS",
+        list(DW_HOSTS),
+        "Hosts that may be fetched; every other URL is recorded, not fetched.",
+    ),
+    Setting(
+        "ARCHIVER_REFS_DEPTH",
+        1,
+        "Hops of cited articles whose API JSON is fetched (0 = none); spider arg `refs_depth`.",
+    ),
+    Setting("ARCHIVER_MEDIA", True, "Fetch the images an item shows; spider arg `media`."),
+    Setting(
+        "ARCHIVER_CONTACT",
+        "https://github.com/archiver",
+        "Contact URL or e-mail put in the User-Agent and warcinfo.",
+    ),
+    # --- stand-in ---
+    Setting(
+        "ARCHIVER_STANDIN",
+        False,
+        "Start the DW stand-in in-process and route the DW hosts to it (offline run).",
+    ),
+    Setting(
+        "ARCHIVER_STANDIN_ADDRESS",
+        None,
+        "`host:port` of a running stand-in (`python -m archiver.standin`) to route DW hosts to.",
+    ),
+    Setting(
+        "ARCHIVER_STANDIN_DUMPS", None, "Dumps the in-process stand-in serves; default: the spider's `dumps`."
+    ),
+    # --- extraction ---
+    Setting(
+        "ARCHIVER_EXTRACT_WORKERS",
+        0,
+        "Processes that run trafilatura off the reactor thread (0 = one per core).",
+    ),
+    # --- WARC ---
+    Setting("ARCHIVER_WARC_ENABLED", True, "Write every exchange to WARC files below `<output>/warc/`."),
+    Setting("ARCHIVER_WARC_PREFIX", "archiver", "First part of WARC file names."),
+    Setting("ARCHIVER_WARC_VERSION", "1.1", "WARC version, `1.1` or `1.0` (whole-second dates)."),
+    Setting("ARCHIVER_WARC_MAX_SIZE", 1_000_000_000, "Roll over to a new WARC file past this many bytes."),
+    Setting("ARCHIVER_WARC_OPERATOR", None, "Operator named in warcinfo records."),
+    # --- state and re-runs ---
+    Setting("ARCHIVER_STATE_PATH", None, "SQLite state file; default `<output>/state.sqlite3`."),
+    Setting(
+        "ARCHIVER_RECHECK_AFTER",
+        86400,
+        "Seconds before an archived article is checked again (0 = recheck now).",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def defaults() -> dict[str, Any]:
+    """The default value of every ARCHIVER_* setting."""
+    return {s.name: s.default for s in SETTINGS}
+
+
+def get(settings: BaseSettings, name: str) -> Any:
+    """The value of an ARCHIVER_* setting, falling back to its registered default."""
+    return settings.get(name, _BY_NAME[name].default)
+
+
+def output_dir(settings: BaseSettings) -> Path:
+    """The run's output folder (`ARCHIVER_OUTPUT_DIR`)."""
+    return Path(get(settings, "ARCHIVER_OUTPUT_DIR"))
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table that README shows."""
+    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        rows.append(f"| `{s.name}` | `{s.default!r}` | {s.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,0 +1,11 @@
+"""Signals that archiver's components send each other (sent with `crawler.signals.send_catch_log`)."""
+
+# A page or API response's text was extracted: kwargs url, record_id (of the response record), text.
+# The WARC writer answers with a conversion record that refers to the response.
+text_extracted = object()
+
+# A WARC file was closed and checked: kwargs path, ok (bool), problems (list[str]), records (int).
+warc_file_closed = object()
+
+# One article (or cited article) is finished: kwargs item (ArticleItem).
+article_finished = object()

@@ -1,0 +1,1 @@
+"""Settings profiles: `default` (embedded, files under output/) and the profiles built on it."""

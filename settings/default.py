@@ -1,0 +1,44 @@
+"""The embedded default profile: one machine, SQLite state, every file below ARCHIVER_OUTPUT_DIR."""
+
+from archiver import __version__
+from archiver.config import defaults
+
+globals().update(defaults())
+
+BOT_NAME = "archiver"
+SPIDER_MODULES = ["archiver.spiders"]
+NEWSPIDER_MODULE = "archiver.spiders"
+
+# Politeness: a named agent, robots.txt obeyed, conservative per-host concurrency.
+USER_AGENT = f"archiver/{__version__} (+{ARCHIVER_CONTACT})"  # noqa: F821 - set by defaults()
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
+
+# warcio cannot read br/zstd records and pywb replays zstd as garbage: ask for gzip and deflate only.
+# DEFAULT_REQUEST_HEADERS replaces Scrapy's whole dict.
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5",
+    "Accept-Encoding": "gzip, deflate",
+}
+
+# 100 concurrent items per callback makes callbacks slow; a few suffice.
+CONCURRENT_ITEMS = 8
+
+# Both run code or open a shell for whoever reaches the port: off in every profile.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -30,11 +30,10 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     # --- output and run ---
     Setting("ARCHIVER_OUTPUT_DIR", "output", "Folder for `warc/`, `items/`, `reports/` and the state file."),
-    Setting(
-        "ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."
-    ),
+    Setting("ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."),
     Setting("ARCHIVER_PROGRESS_INTERVAL", 30.0, "Seconds between progress lines in the log (0 = off)."),
     # --- feed dumps ---
+    Setting("ARCHIVER_READ_DUMPS", True, "Read the `dumps` argument at start; distributed workers take jobs from Redis instead."),
     Setting(
         "ARCHIVER_DUMP_MAX_BYTES",
         10 * 1024 * 1024,
@@ -52,6 +51,10 @@ SETTINGS: tuple[Setting, ...] = (
         "Hops of cited articles whose API JSON is fetched (0 = none); spider arg `refs_depth`.",
     ),
     Setting("ARCHIVER_MEDIA", True, "Fetch the images an item shows; spider arg `media`."),
+    Setting("ARCHIVER_RETRY_BACKOFF", 1.0, "Seconds before the first retry of a failed exchange; doubles with each retry."),
+    Setting("ARCHIVER_RETRY_WAIT_MAX", 120.0, "Longest wait before a retry, also for a server's Retry-After."),
+    Setting("ARCHIVER_MAX_REFERENCES", 200, "Cited articles followed per article; the rest are listed in the item, not fetched."),
+    Setting("ARCHIVER_MAX_IMAGES", 100, "Images fetched per article; the rest are listed in the item, not fetched."),
     Setting(
         "ARCHIVER_CONTACT",
         "https://github.com/archiver",
@@ -68,15 +71,14 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "`host:port` of a running stand-in (`python -m archiver.standin`) to route DW hosts to.",
     ),
-    Setting(
-        "ARCHIVER_STANDIN_DUMPS", None, "Dumps the in-process stand-in serves; default: the spider's `dumps`."
-    ),
+    Setting("ARCHIVER_STANDIN_DUMPS", None, "Dumps the in-process stand-in serves; default: the spider's `dumps`."),
     # --- extraction ---
     Setting(
         "ARCHIVER_EXTRACT_WORKERS",
         0,
         "Processes that run trafilatura off the reactor thread (0 = one per core).",
     ),
+    Setting("ARCHIVER_EXTRACT_TIMEOUT", 60.0, "Seconds one page may take in an extraction worker before it is failed (0 = no limit)."),
     # --- WARC ---
     Setting("ARCHIVER_WARC_ENABLED", True, "Write every exchange to WARC files below `<output>/warc/`."),
     Setting("ARCHIVER_WARC_PREFIX", "archiver", "First part of WARC file names."),
@@ -90,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
         86400,
         "Seconds before an archived article is checked again (0 = recheck now).",
     ),
+    Setting("ARCHIVER_STATE_SYNCHRONOUS", "NORMAL", "SQLite `synchronous`: `NORMAL` survives kill -9; `FULL` also power loss."),
+    Setting("ARCHIVER_RETRY_MAX_ATTEMPTS", 5, "Failed fetches of a URL or article before it is given up (across runs)."),
+    Setting("ARCHIVER_RETRY_BACKOFF", 3600, "Seconds before the first retry of a failure; doubles per further failure."),
+    Setting("ARCHIVER_RETRY_BACKOFF_MAX", 7 * 86400, "Longest wait in seconds between two retries of a failure."),
+    Setting("ARCHIVER_CONDITIONAL_REQUESTS", True, "Send If-None-Match / If-Modified-Since from the last capture's validators."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -103,6 +110,11 @@ def defaults() -> dict[str, Any]:
 def get(settings: BaseSettings, name: str) -> Any:
     """The value of an ARCHIVER_* setting, falling back to its registered default."""
     return settings.get(name, _BY_NAME[name].default)
+
+
+def get_list(settings: BaseSettings, name: str) -> list[str]:
+    """A list setting, also when given on the command line as `a,b,c`."""
+    return settings.getlist(name, _BY_NAME[name].default)
 
 
 def output_dir(settings: BaseSettings) -> Path:

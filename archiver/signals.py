@@ -9,3 +9,6 @@ warc_file_closed = object()
 
 # One article (or cited article) is finished: kwargs item (ArticleItem).
 article_finished = object()
+
+# One input file was accounted for: kwargs path, outcome (read/duplicate/skipped/failed), reason.
+dump_processed = object()

@@ -42,3 +42,25 @@ EXTENSIONS = {
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
+
+ITEM_PIPELINES = {
+    "archiver.pipelines.SchemaCheckPipeline": 800,
+}
+EXTENSIONS["archiver.report.RunReport"] = 500
+
+# Dedupe comes from the run plan and the state (by article id), so memory does not grow with history.
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+
+# Memory across runs: the run lock and run record first; conditional rechecks before the WARC capture (950),
+# so the request record shows If-None-Match / If-Modified-Since as sent.
+EXTENSIONS["archiver.state.StateExtension"] = 10
+DOWNLOADER_MIDDLEWARES = {"archiver.recheck.ConditionalRequestMiddleware": 540}
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before everything else: nothing off the allowed hosts, whatever dont_filter says.
+    "archiver.scope.ScopeMiddleware": 50,
+    # Retries that wait (Retry-After on 429/503, backoff otherwise) instead of hammering.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "archiver.politeness.WaitingRetryMiddleware": 550,
+}
+RETRY_TIMES = 2

@@ -1,0 +1,268 @@
+"""The main job: archive the DW articles that feed dumps name, and the articles they cite.
+
+Thin by design: reading is `archiver.feeddump`, assembling items `archiver.assemble`, extraction
+`archiver.extractor`, WARC writing a downloader middleware, memory across runs `archiver.state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from importlib import resources
+from itertools import islice
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
+
+from archiver import config, signals
+from archiver.assemble import ArticleParts, Fetched, article_item, now_iso
+from archiver.dwapi import ApiError, parse_article_json
+from archiver.extractor import Extractor
+from archiver.feeddump import API_URL, DumpResult, FeedEntry, iter_dumps
+from archiver.items import ArticleItem, ItemError
+from archiver.jobs import ArticleJob
+from archiver.runplan import RunPlan, parse_bool, parse_time
+from archiver.scope import out_of_scope
+from archiver.textmatch import agreement
+
+READ_BATCH = 256
+
+
+def bundled_dumps() -> str:
+    """The sample dumps shipped in the package: the main job's default input."""
+    return str(resources.files("archiver").joinpath("data", "sample-dumps"))
+
+
+def failure_reason(failure: Failure | BaseException) -> str:
+    """A short reason for an exchange that gave no response (timeout, reset, robots...)."""
+    exc = failure.value if isinstance(failure, Failure) else failure
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{name}: {text}"[:300] if text else name
+
+
+class FeedDumpSpider(Spider):
+    """Archive pages, API JSON, cited articles and images for every DW article in the dumps."""
+
+    name = "feeddump"
+
+    def __init__(
+        self,
+        dumps: str | None = None,
+        refs_depth: str | int | None = None,
+        media: str | bool | None = None,
+        limit: str | int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dump_paths = [p for p in (dumps or "").split(",") if p.strip()] or [bundled_dumps()]
+        self._args = {"refs_depth": refs_depth, "media": media}
+        self.limit = int(limit) if limit not in (None, "") else None
+        self.since = parse_time(since)
+        self.until = parse_time(until)
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """Name the run and send items to `<output>/items/<run>.jsonl` unless FEEDS is set."""
+        super().update_settings(settings)
+        run_id = settings.get("ARCHIVER_RUN_ID") or (f"{cls.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}")
+        settings.set("ARCHIVER_RUN_ID", run_id, priority="spider")
+        if not settings.getdict("FEEDS"):
+            items = config.output_dir(settings) / "items" / f"{run_id}.jsonl"
+            feeds = {str(items): {"format": "jsonlines", "encoding": "utf-8"}}
+            settings.set("FEEDS", feeds, priority="spider")
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FeedDumpSpider:
+        spider: FeedDumpSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.run_id = settings["ARCHIVER_RUN_ID"]
+        depth = spider._args["refs_depth"]
+        spider.refs_depth = int(depth if depth not in (None, "") else config.get(settings, "ARCHIVER_REFS_DEPTH"))
+        media = spider._args["media"]
+        spider.media = parse_bool(media) if media not in (None, "") else bool(config.get(settings, "ARCHIVER_MEDIA"))
+        spider.allowed_hosts = frozenset(h.lower() for h in config.get_list(settings, "ARCHIVER_ALLOWED_HOSTS"))
+        spider.max_refs = int(config.get(settings, "ARCHIVER_MAX_REFERENCES"))
+        spider.max_images = int(config.get(settings, "ARCHIVER_MAX_IMAGES"))
+        spider.max_dump_bytes = int(config.get(settings, "ARCHIVER_DUMP_MAX_BYTES"))
+        spider.plan = RunPlan.for_crawler(crawler)
+        spider.extractor = Extractor.from_crawler(crawler)
+        return spider
+
+    # --- reading ---
+
+    async def start(self) -> AsyncIterator[Any]:
+        """Read every dump first (so each item lists all dumps that name it), then fetch."""
+        if not config.get(self.settings, "ARCHIVER_READ_DUMPS"):
+            return
+        results = iter_dumps(self.dump_paths, max_bytes=self.max_dump_bytes)
+        while batch := await asyncio.to_thread(list, islice(results, READ_BATCH)):
+            for result in batch:
+                self._read(result)
+        self.plan.reading_done()
+        for job in self.plan.jobs():
+            yield self.job_request(job)
+
+    def _read(self, result: DumpResult) -> None:
+        entry = result.entry
+        if entry is None:
+            error = result.error
+            self.plan.dump_outcome(result.path, "failed", error.reason if error else "unreadable")
+            return
+        if not entry.is_dw:
+            self.plan.dump_outcome(result.path, "skipped", "not a DW article")
+            return
+        if not self._in_window(entry):
+            self.plan.dump_outcome(result.path, "skipped", "outside since/until")
+            return
+        self.plan.add_entry(entry, limit=self.limit)
+
+    def _in_window(self, entry: FeedEntry) -> bool:
+        if self.since is None and self.until is None:
+            return True
+        if entry.feed_time is None:
+            return False
+        return (self.since is None or entry.feed_time >= self.since) and (
+            self.until is None or entry.feed_time < self.until
+        )
+
+    # --- fetching ---
+
+    @staticmethod
+    def _meta(job: ArticleJob, role: str, via: str | None, hop: int) -> dict[str, Any]:
+        provenance = {"article_id": job.article_id, "role": role, "via": via, "hop": hop, "dumps": job.provenance()}
+        return {"archiver": provenance, "handle_httpstatus_all": True}
+
+    def job_request(self, job: ArticleJob) -> Request:
+        """The scheduled request of a job: its page, or its API JSON for an article without page."""
+        role = "page" if job.page_url else "api"
+        meta = self._meta(job, role, None, 0) | {"job": job}
+        return Request(
+            job.page_url or job.api_url,
+            callback=self.parse_job,
+            errback=self.job_failed,
+            meta=meta,
+            dont_filter=True,
+        )
+
+    async def _fetch(self, url: str, role: str, meta: dict[str, Any]) -> Fetched:
+        """Fetch one URL through the downloader middlewares (WARC capture included)."""
+        parsed = urlsplit(url)
+        refused = out_of_scope(parsed.scheme, parsed.hostname, self.allowed_hosts)
+        if refused:
+            return Fetched(url=url, role=role, error=f"out of scope: {refused}")
+        request = Request(url, meta=meta, dont_filter=True)
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as exc:  # any failure without a response is recorded, never raised
+            return Fetched(url=url, role=role, error=failure_reason(exc))
+        return fetched_from(response, role)
+
+    async def parse_job(self, response: Response) -> AsyncIterator[ArticleItem]:
+        """First exchange in hand: fetch the rest of the job, then emit its items."""
+        job: ArticleJob = response.meta["job"]
+        async for item in self._finish(job, fetched_from(response, response.meta["archiver"]["role"])):
+            yield item
+
+    async def job_failed(self, failure: Failure) -> AsyncIterator[ArticleItem]:
+        """The first exchange gave no response: the rest of the job is still archived."""
+        request = failure.request  # type: ignore[attr-defined]
+        first = Fetched(url=request.url, role=request.meta["archiver"]["role"], error=failure_reason(failure))
+        async for item in self._finish(request.meta["job"], first):
+            yield item
+
+    async def _finish(self, job: ArticleJob, first: Fetched) -> AsyncIterator[ArticleItem]:
+        parts = ArticleParts(job=job)
+        if first.role == "api":
+            parts.api = first
+        else:
+            parts.page = first
+            parts.api = await self._fetch(job.api_url, "api", self._meta(job, "api", first.url, 1))
+        parts.api_article = self._api_article(parts)
+        image_urls = [url for url, _ in job.images[: self.max_images]] if self.media else []
+        fetches = (self._fetch(url, "image", self._meta(job, "image", first.url, 1)) for url in image_urls)
+        parts.images = list(await asyncio.gather(*fetches))
+        await self._extract_page(parts)
+        item = article_item(parts, self.run_id)
+        async for ref_item in self._references(item):
+            yield ref_item
+        self._finished(item)
+        yield item
+
+    def _api_article(self, parts: ArticleParts) -> Any:
+        api = parts.api
+        if api is None or not api.ok:
+            return None
+        try:
+            doc = parse_article_json(api.body)
+        except ApiError as exc:
+            api.error = f"invalid API JSON: {exc.reason}"
+            return None
+        self._text_extracted(api, doc.text)
+        return doc
+
+    async def _extract_page(self, parts: ArticleParts) -> None:
+        page = parts.page
+        if page is None or not page.ok:
+            return
+        try:
+            parts.page_text = await self.extractor.extract(page.body, page.url)
+        except Exception as exc:
+            reason = f"extraction failed: {failure_reason(exc)}"
+            parts.extra_errors.append(ItemError(url=page.url, reason=reason))
+            return
+        text = parts.page_text.text or ""
+        self._text_extracted(page, text)
+        if parts.job.body_html and text:
+            parts.agreement = round(agreement(text, parts.job.body_html), 4)
+
+    def _text_extracted(self, part: Fetched, text: str | None) -> None:
+        record_id = (part.capture or {}).get("record_id")
+        if text and record_id:
+            self.crawler.signals.send_catch_log(signals.text_extracted, url=part.url, record_id=record_id, text=text)
+
+    async def _references(self, item: ArticleItem) -> AsyncIterator[ArticleItem]:
+        """API JSON of the cited articles, breadth first up to `refs_depth` hops."""
+        frontier: list[tuple[int, int]] = [(r, item.article_id) for r in item.references[: self.max_refs]]
+        for depth in range(1, self.refs_depth + 1):
+            claimed = [(r, via) for r, via in frontier if self.plan.claim_reference(r, via, depth)]
+            results = await asyncio.gather(*(self._reference(r, via, depth) for r, via in claimed))
+            frontier = []
+            for ref_item in results:
+                self._finished(ref_item)
+                yield ref_item
+                frontier.extend((r, ref_item.article_id) for r in ref_item.references[: self.max_refs])
+
+    async def _reference(self, article_id: int, via: int, depth: int) -> ArticleItem:
+        job = ArticleJob(article_id=article_id, kind="reference", page_url=None)
+        parts = ArticleParts(job=job, via=via, depth=depth)
+        parts.api = await self._fetch(job.api_url, "api", self._meta(job, "api", API_URL.format(via), depth))
+        parts.api_article = self._api_article(parts)
+        return article_item(parts, self.run_id)
+
+    def _finished(self, item: ArticleItem) -> None:
+        self.plan.article_finished(item)
+        self.crawler.signals.send_catch_log(signals.article_finished, item=item)
+
+
+def fetched_from(response: Response, role: str) -> Fetched:
+    """The outcome of an exchange that produced a response."""
+    meta = response.meta
+    error = "truncated body" if "dataloss" in response.flags else None
+    return Fetched(
+        url=response.url,
+        role=role,
+        status=response.status,
+        body=response.body,
+        error=error,
+        capture=meta.get("warc_capture"),
+        fetched_at=(meta.get("warc_capture") or {}).get("fetched_at") or now_iso(),
+    )

@@ -1,0 +1,36 @@
+"""The settings registry, the default profile and README's settings table agree."""
+
+from pathlib import Path
+
+import settings.default as profile
+from archiver import config
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_settings_block() -> str:
+    text = README.read_text("utf-8")
+    start = text.index("<!-- settings-table")
+    start = text.index("\n", start) + 1
+    return text[start : text.index("<!-- end settings-table -->")].strip()
+
+
+def test_readme_table_is_the_registry():
+    assert readme_settings_block() == config.markdown_table()
+
+
+def test_every_registered_setting_is_prefixed_and_documented():
+    names = [s.name for s in config.SETTINGS]
+    assert len(names) == len(set(names))
+    for s in config.SETTINGS:
+        assert s.name.startswith("ARCHIVER_"), s.name
+        assert s.doc.endswith("."), s.name
+
+
+def test_default_profile_sets_every_default_and_disables_remote_code():
+    for name, value in config.defaults().items():
+        assert getattr(profile, name) == value
+    assert profile.TELNETCONSOLE_ENABLED is False
+    assert profile.REMOTE_CONTROL_ENABLED is False
+    assert profile.EXTENSIONS["scrapy.extensions.remote_control.RemoteControl"] is None
+    assert "br" not in profile.DEFAULT_REQUEST_HEADERS["Accept-Encoding"]

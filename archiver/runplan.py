@@ -39,7 +39,6 @@ class RunPlan:
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
-        self.stats = crawler.stats
         self._jobs: dict[int, ArticleJob] = {}
         self._claimed: set[int] = set()
 
@@ -50,6 +49,11 @@ class RunPlan:
         if plan is None:
             plan = crawler._archiver_plan = cls(crawler)
         return plan
+
+    @property
+    def stats(self) -> Any:
+        """The crawler's stats (they exist only once the crawl starts, after the spider)."""
+        return self.crawler.stats
 
     # --- dumps ---
 

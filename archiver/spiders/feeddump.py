@@ -114,8 +114,8 @@ class FeedDumpSpider(Spider):
     def _read(self, result: DumpResult) -> None:
         entry = result.entry
         if entry is None:
-            error = result.error
-            self.plan.dump_outcome(result.path, "failed", error.reason if error else "unreadable")
+            reason = result.error.reason if result.error else "unreadable"
+            self.plan.dump_outcome(result.path, result.status, reason)
             return
         if not entry.is_dw:
             self.plan.dump_outcome(result.path, "skipped", "not a DW article")

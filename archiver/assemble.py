@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 # Statuses whose body is what the server meant to say about the resource. A 429/503 body is
 # a block or rate-limit page: archived as what happened, never used as content.
 CONTENT_STATUSES = frozenset({200, 203})
+# 304 after a conditional request: the archived content is confirmed, there is just no new body.
+NOT_MODIFIED = 304
 
 
 @dataclass(slots=True)
@@ -32,7 +34,12 @@ class Fetched:
 
     @property
     def ok(self) -> bool:
-        """Whether the exchange gave usable content."""
+        """Whether the exchange gave content, or confirmed the archived content (304)."""
+        return self.error is None and (self.status in CONTENT_STATUSES or self.status == NOT_MODIFIED)
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the exchange gave a body to read (not a 304, not an error page)."""
         return self.error is None and self.status in CONTENT_STATUSES
 
     @property

@@ -33,7 +33,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."),
     Setting("ARCHIVER_PROGRESS_INTERVAL", 30.0, "Seconds between progress lines in the log (0 = off)."),
     # --- feed dumps ---
-    Setting("ARCHIVER_READ_DUMPS", True, "Read the `dumps` argument at start; distributed workers take jobs from Redis instead."),
+    Setting(
+        "ARCHIVER_READ_DUMPS",
+        True,
+        "Read the `dumps` argument at start; distributed workers take jobs from Redis instead.",
+    ),
     Setting(
         "ARCHIVER_DUMP_MAX_BYTES",
         10 * 1024 * 1024,
@@ -51,9 +55,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Hops of cited articles whose API JSON is fetched (0 = none); spider arg `refs_depth`.",
     ),
     Setting("ARCHIVER_MEDIA", True, "Fetch the images an item shows; spider arg `media`."),
-    Setting("ARCHIVER_RETRY_BACKOFF", 1.0, "Seconds before the first retry of a failed exchange; doubles with each retry."),
+    Setting(
+        "ARCHIVER_ALLOW_PRIVATE_ADDRESSES",
+        False,
+        "Let names resolve to private, loopback or link-local addresses (stand-in routes always may).",
+    ),
+    Setting(
+        "ARCHIVER_RETRY_BACKOFF", 1.0, "Seconds before the first retry of a failed exchange; doubles with each retry."
+    ),
     Setting("ARCHIVER_RETRY_WAIT_MAX", 120.0, "Longest wait before a retry, also for a server's Retry-After."),
-    Setting("ARCHIVER_MAX_REFERENCES", 200, "Cited articles followed per article; the rest are listed in the item, not fetched."),
+    Setting(
+        "ARCHIVER_MAX_REFERENCES",
+        200,
+        "Cited articles followed per article; the rest are listed in the item, not fetched.",
+    ),
     Setting("ARCHIVER_MAX_IMAGES", 100, "Images fetched per article; the rest are listed in the item, not fetched."),
     Setting(
         "ARCHIVER_CONTACT",
@@ -69,22 +84,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ARCHIVER_STANDIN_ADDRESS",
         None,
-        "`host:port` of a running stand-in (`python -m archiver.standin`) to route DW hosts to.",
+        "`host:https_port,http_port` of a running stand-in (`python -m archiver.standin`) to route DW hosts to.",
     ),
     Setting("ARCHIVER_STANDIN_DUMPS", None, "Dumps the in-process stand-in serves; default: the spider's `dumps`."),
+    Setting(
+        "ARCHIVER_STANDIN_FAULTS",
+        "",
+        "Faults of the in-process stand-in, e.g. `54243544:404,1048137@api:reset` (docs/standin.md).",
+    ),
+    Setting(
+        "ARCHIVER_STANDIN_FAULT_RATE", 0.0, "Share of ids the in-process stand-in gives a scheduled fault (seeded)."
+    ),
+    Setting("ARCHIVER_STANDIN_SEED", 0, "Seed of the in-process stand-in's fault schedule."),
+    Setting("ARCHIVER_STANDIN_SLOW_SECONDS", 45.0, "Delay of the stand-in's `slow` fault (beyond DOWNLOAD_TIMEOUT)."),
     # --- extraction ---
     Setting(
         "ARCHIVER_EXTRACT_WORKERS",
         0,
         "Processes that run trafilatura off the reactor thread (0 = one per core).",
     ),
-    Setting("ARCHIVER_EXTRACT_TIMEOUT", 60.0, "Seconds one page may take in an extraction worker before it is failed (0 = no limit)."),
+    Setting(
+        "ARCHIVER_EXTRACT_TIMEOUT",
+        60.0,
+        "Seconds one page may take in an extraction worker before it is failed (0 = no limit).",
+    ),
     # --- WARC ---
     Setting("ARCHIVER_WARC_ENABLED", True, "Write every exchange to WARC files below `<output>/warc/`."),
     Setting("ARCHIVER_WARC_PREFIX", "archiver", "First part of WARC file names."),
     Setting("ARCHIVER_WARC_VERSION", "1.1", "WARC version, `1.1` or `1.0` (whole-second dates)."),
     Setting("ARCHIVER_WARC_MAX_SIZE", 1_000_000_000, "Roll over to a new WARC file past this many bytes."),
     Setting("ARCHIVER_WARC_OPERATOR", None, "Operator named in warcinfo records."),
+    Setting("ARCHIVER_WARC_GZIP_LEVEL", 6, "gzip level of each record (1 fast .. 9 small; see bench/warc.py)."),
+    Setting("ARCHIVER_WARC_CHECK_ON_CLOSE", True, "Run the WARC validator on every closed file; failures log ERROR."),
+    Setting(
+        "ARCHIVER_WARC_CAPTURE_INDEX",
+        "archiver.state:capture_index",
+        "`module:factory(crawler)` of the digest index for revisits; default: the state (across runs).",
+    ),
     # --- state and re-runs ---
     Setting("ARCHIVER_STATE_PATH", None, "SQLite state file; default `<output>/state.sqlite3`."),
     Setting(
@@ -92,11 +128,46 @@ SETTINGS: tuple[Setting, ...] = (
         86400,
         "Seconds before an archived article is checked again (0 = recheck now).",
     ),
-    Setting("ARCHIVER_STATE_SYNCHRONOUS", "NORMAL", "SQLite `synchronous`: `NORMAL` survives kill -9; `FULL` also power loss."),
-    Setting("ARCHIVER_RETRY_MAX_ATTEMPTS", 5, "Failed fetches of a URL or article before it is given up (across runs)."),
-    Setting("ARCHIVER_RETRY_BACKOFF", 3600, "Seconds before the first retry of a failure; doubles per further failure."),
-    Setting("ARCHIVER_RETRY_BACKOFF_MAX", 7 * 86400, "Longest wait in seconds between two retries of a failure."),
-    Setting("ARCHIVER_CONDITIONAL_REQUESTS", True, "Send If-None-Match / If-Modified-Since from the last capture's validators."),
+    Setting(
+        "ARCHIVER_STATE_SYNCHRONOUS",
+        "NORMAL",
+        "SQLite `synchronous`: `NORMAL` survives kill -9; `FULL` also power loss.",
+    ),
+    Setting("ARCHIVER_FAILURE_MAX_ATTEMPTS", 5, "Runs that may fail to fetch a URL or article before it is given up."),
+    Setting(
+        "ARCHIVER_FAILURE_BACKOFF", 3600, "Seconds before a later run retries a failure; doubles per further failure."
+    ),
+    Setting("ARCHIVER_FAILURE_BACKOFF_MAX", 7 * 86400, "Longest wait in seconds before a later run retries a failure."),
+    Setting(
+        "ARCHIVER_CONDITIONAL_REQUESTS",
+        True,
+        "Send If-None-Match / If-Modified-Since from the last capture's validators.",
+    ),
+    # --- scale-out ---
+    Setting(
+        "ARCHIVER_REDIS_PREFIX",
+        "archiver",
+        "First part of every Redis key of the distributed profile (one prefix per archive).",
+    ),
+    Setting(
+        "ARCHIVER_WORKER_ID",
+        None,
+        "Name of this worker in Redis; default `<host>-<pid>` (a fixed name requeues its own jobs at restart).",
+    ),
+    Setting("ARCHIVER_IDLE_EXIT", 0, "Seconds a worker waits on an empty queue before it exits (0 = wait forever)."),
+    Setting("ARCHIVER_POLL_INTERVAL", 1.0, "Seconds between two looks of a worker at the Redis job queue."),
+    Setting("ARCHIVER_JOBS_IN_FLIGHT", 0, "Jobs a worker holds at once (0 = `CONCURRENT_REQUESTS`)."),
+    Setting(
+        "ARCHIVER_HEARTBEAT_TTL", 60.0, "Seconds after a worker's last heartbeat before its jobs are given to others."
+    ),
+    Setting(
+        "ARCHIVER_DUPEFILTER_TTL",
+        86400.0,
+        "Seconds a request fingerprint stays seen in the Redis dupefilter (0 = forever).",
+    ),
+    Setting(
+        "ARCHIVER_DIGEST_TTL", 0, "Seconds the Redis digest index keeps a URL after its last capture (0 = forever)."
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -10,7 +10,7 @@ import glob
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -499,41 +499,51 @@ def original_image_url(src: str, base: str = "") -> str | None:
 # --- many files ---
 
 
-def iter_dumps(paths: Iterable[str | Path] | str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[DumpResult]:
+def iter_dumps(
+    paths: Iterable[str | Path] | str | Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    skip: Callable[[str], str | None] | None = None,
+) -> Iterator[DumpResult]:
     """Stream a DumpResult for every dump file under `paths` (files, folders, globs).
 
     A file named directly is read whatever its name. Folders are walked recursively in sorted order:
     `*.md` files are read, and other files, hidden entries and symlinked folders are yielded as
     skipped, as is a `*.md` file that is no feed dump at all (e.g. a README). A path that does not
     exist is taken as a glob pattern; when nothing matches it, its result fails as `not found`.
+    `skip(path)` is asked before a file is read: a reason it returns makes the file skipped, unread.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
     for raw in paths:
         path = str(raw)
         if os.path.isdir(path):
-            yield from _walk(path, max_bytes)
+            yield from _walk(path, max_bytes, skip)
         elif os.path.lexists(path):
-            yield _result(path, max_bytes)
+            yield _result(path, max_bytes, skip)
         elif glob.has_magic(path) and (matches := sorted(glob.iglob(path, recursive=True))):
             for match in matches:
                 if os.path.isdir(match):
-                    yield from _walk(match, max_bytes)
+                    yield from _walk(match, max_bytes, skip)
                 else:
-                    yield _result(match, max_bytes)
+                    yield _result(match, max_bytes, skip)
         else:
             detail = "no file matches the pattern" if glob.has_magic(path) else "no such file or folder"
             yield DumpResult(path, error=DumpError(path, NOT_FOUND, detail))
 
 
-def _result(path: str, max_bytes: int, *, in_walk: bool = False) -> DumpResult:
+def _result(
+    path: str, max_bytes: int, skip: Callable[[str], str | None] | None, *, in_walk: bool = False
+) -> DumpResult:
+    if skip is not None and (reason := skip(path)):
+        return DumpResult(path, error=DumpError(path, reason), skipped=True)
     try:
         return DumpResult(path, entry=read_dump(path, max_bytes=max_bytes))
     except DumpError as exc:
         return DumpResult(path, error=exc, skipped=in_walk and exc.reason == NOT_A_DUMP)
 
 
-def _walk(folder: str, max_bytes: int) -> Iterator[DumpResult]:
+def _walk(folder: str, max_bytes: int, skip: Callable[[str], str | None] | None) -> Iterator[DumpResult]:
     """Every file below `folder`, depth first in name order; one listing in memory per level."""
     try:
         with os.scandir(folder) as it:
@@ -546,10 +556,10 @@ def _walk(folder: str, max_bytes: int) -> Iterator[DumpResult]:
         if name.startswith("."):
             yield DumpResult(path, error=DumpError(path, HIDDEN), skipped=True)
         elif is_dir:
-            yield from _walk(path, max_bytes)
+            yield from _walk(path, max_bytes, skip)
         elif is_link and os.path.isdir(path):
             yield DumpResult(path, error=DumpError(path, SYMLINKED_FOLDER, "not followed"), skipped=True)
         elif not name.endswith(DUMP_SUFFIX):
             yield DumpResult(path, error=DumpError(path, NOT_MD), skipped=True)
         else:
-            yield _result(path, max_bytes, in_walk=True)
+            yield _result(path, max_bytes, skip, in_walk=True)

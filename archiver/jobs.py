@@ -29,6 +29,7 @@ class ArticleJob:
     references: list[int] = field(default_factory=list)
     feed: list[FeedRef] = field(default_factory=list)
     recheck: bool = False
+    depth: int = 0  # hops from a dump: cited articles are fetched up to `refs_depth`
 
     @property
     def api_url(self) -> str:

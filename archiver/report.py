@@ -66,6 +66,7 @@ class RunReport:
         self.images = Counter()
         self.failures: list[dict[str, Any]] = []
         self.warc_files: list[dict[str, Any]] = []
+        self.finish_reason = "unknown"
         self._progress: task.LoopingCall | None = None
         self.tty = sys.stderr.isatty()
 
@@ -77,6 +78,7 @@ class RunReport:
         crawler.signals.connect(ext.warc_file_closed, signal=signals.warc_file_closed)
         crawler.signals.connect(ext.spider_opened, signal=scrapy_signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
+        crawler.signals.connect(ext.engine_stopped, signal=scrapy_signals.engine_stopped)
         return ext
 
     # --- signal handlers ---
@@ -113,11 +115,15 @@ class RunReport:
             self._progress.start(self.interval, now=False)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
+        self.finish_reason = reason
         if self._progress is not None and self._progress.running:
             self._progress.stop()
         if self.tty:
             sys.stderr.write("\n")
-        report = self.report(reason)
+
+    def engine_stopped(self) -> None:
+        """Write the report last, once WARC files are closed and checked (they close at spider_closed)."""
+        report = self.report(self.finish_reason)
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{self.run_id}.json"
         tmp = path.with_suffix(".json.tmp")

@@ -1,19 +1,28 @@
-"""What one run does: which articles to fetch, which dumps named them, what became of each."""
+"""What one run does: which jobs to fetch (from the state), which dumps named them, what became of each.
+
+The frontier lives in the state's `jobs` table, not in memory: a job is stored when its article is
+claimed and deleted once the article is archived, so a run killed at any moment leaves its unfinished
+work for the next run, and memory does not grow with the corpus or the history.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver import signals
+from archiver import config, signals
 from archiver.assemble import feed_ref
 from archiver.feeddump import FeedEntry
 from archiver.items import ArticleItem
 from archiver.jobs import ArticleJob, job_from_entry
+from archiver.state import ARCHIVED, FAILED, State
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+UNCHANGED_DUMP = "unchanged since an earlier run"
 
 
 def parse_bool(value: str | bool) -> bool:
@@ -34,13 +43,23 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def content_changed(item: ArticleItem) -> bool:
+    """Whether the page or API gave new content: a full 200 response, not a 304 or a same-digest revisit."""
+    return any(
+        c.role in ("page", "api") and c.status in (200, 203) and c.record_type in (None, "response")
+        for c in item.captures
+    )
+
+
 class RunPlan:
     """The run's book: dump outcomes, the jobs to fetch (once per id), claims of cited articles."""
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
-        self._jobs: dict[int, ArticleJob] = {}
-        self._claimed: set[int] = set()
+        settings = crawler.settings
+        self.run_id: str = settings["ARCHIVER_RUN_ID"]
+        self.recheck_after = float(config.get(settings, "ARCHIVER_RECHECK_AFTER"))
+        self.planned = 0
 
     @classmethod
     def for_crawler(cls, crawler: Any) -> RunPlan:
@@ -55,51 +74,143 @@ class RunPlan:
         """The crawler's stats (they exist only once the crawl starts, after the spider)."""
         return self.crawler.stats
 
+    @property
+    def state(self) -> State:
+        """The output folder's state (opened on first use)."""
+        return State.for_crawler(self.crawler)
+
     # --- dumps ---
 
     def dump_outcome(self, path: str, outcome: str, reason: str | None = None) -> None:
         """Account for one input file: read, duplicate, skipped or failed (with a reason)."""
         self.stats.inc_value(f"archiver/dumps/{outcome}")
-        if reason:
-            self.stats.inc_value(f"archiver/dumps/{outcome}/{reason.split(' ')[0]}")
         self.crawler.signals.send_catch_log(signals.dump_processed, path=path, outcome=outcome, reason=reason)
+
+    def unchanged(self, path: str) -> str | None:
+        """A skip reason for a dump recorded earlier with the same size and mtime (it is not read)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # the reader names what is wrong with it
+        return None if self.state.dump_changed(path, st.st_size, st.st_mtime) else UNCHANGED_DUMP
+
+    def _record_dump(self, path: str, outcome: str, reason: str | None) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        self.state.record_dump(path, st.st_size, st.st_mtime, None, outcome, reason, self.run_id)
+
+    def dump_failed(self, path: str, status: str, reason: str) -> None:
+        """A file that is no readable dump (failed) or no dump at all (skipped)."""
+        self.dump_outcome(path, status, reason)
+        if reason != UNCHANGED_DUMP:
+            self._record_dump(path, status, reason)
 
     def add_entry(self, entry: FeedEntry, *, limit: int | None = None) -> None:
         """Plan the entry's article, once per id; later dumps of the same id are duplicates."""
         assert entry.article_id is not None
-        job = self._jobs.get(entry.article_id)
-        if job is not None:
-            job.feed.append(feed_ref(entry))
-            self.dump_outcome(entry.path, "duplicate", f"article {entry.article_id} already named")
+        state, now = self.state, time.time()
+        if limit is not None and self.planned >= limit and not state.has_job(entry.article_id, self.run_id):
+            self.dump_outcome(entry.path, "skipped", "over limit")  # not recorded: a later run reads it
             return
-        if limit is not None and len(self._jobs) >= limit:
-            self.dump_outcome(entry.path, "skipped", "over limit")
-            return
-        self._jobs[entry.article_id] = job_from_entry(entry)
-        self._claimed.add(entry.article_id)
-        self.dump_outcome(entry.path, "read")
+        claim = state.claim_article(
+            entry.article_id,
+            kind=entry.kind,
+            page_url=entry.page_url,
+            api_url=entry.api_url,
+            run_id=self.run_id,
+            now=now,
+            recheck_after=self.recheck_after,
+        )
+        if claim.fetch:
+            state.put_job(entry.article_id, job_from_entry(entry).to_json(), self.run_id)
+            self.planned += 1
+            outcome, reason = "read", None
+        elif claim.duplicate:
+            state.add_job_feed(entry.article_id, feed_ref(entry))
+            outcome, reason = "duplicate", f"article {entry.article_id} already named in this run"
+        else:
+            outcome, reason = "duplicate", f"article {entry.article_id} archived earlier ({claim.reason})"
+        self.dump_outcome(entry.path, outcome, reason)
+        self._record_dump(entry.path, outcome, reason)
+
+    def resume(self) -> int:
+        """Claim what earlier runs left: unfinished claims (killed runs) and failures due for a retry."""
+        state, now, n = self.state, time.time(), 0
+        for row in list(state.due_retries(now, run_id=self.run_id)):
+            claim = state.claim_article(row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after)
+            if not claim.fetch:
+                continue
+            stored = state.get_job(row.article_id)
+            if stored is None:  # a cited article, or a recheck: rebuilt from what the state knows
+                job = ArticleJob(row.article_id, row.kind or "reference", row.page_url, depth=row.depth)
+                stored = job.to_json()
+            state.put_job(row.article_id, stored, self.run_id)
+            n += 1
+        self.planned += n
+        self.stats.set_value("archiver/articles/resumed", n)
+        return n
+
+    def plan_rechecks(self) -> int:
+        """Claim the archived articles whose recheck time has come, whether or not a dump names them."""
+        state, now, n = self.state, time.time(), 0
+        for row in list(state.due_rechecks(now, recheck_after=self.recheck_after)):
+            claim = state.claim_article(row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after)
+            if claim.fetch:
+                job = ArticleJob(row.article_id, row.kind or "article", row.page_url, recheck=True, depth=row.depth)
+                state.put_job(row.article_id, job.to_json(), self.run_id)
+                n += 1
+        self.planned += n
+        self.stats.set_value("archiver/articles/rechecks", n)
+        return n
 
     def reading_done(self) -> None:
         """All dumps are read: the number of articles to fetch is known."""
-        self.stats.set_value("archiver/articles/planned", len(self._jobs))
+        self.stats.set_value("archiver/articles/planned", self.planned)
 
     def jobs(self) -> Iterator[ArticleJob]:
-        """The jobs of this run, in id order."""
-        for article_id in sorted(self._jobs):
-            yield self._jobs[article_id]
+        """The jobs this run claimed, in id order, read from the state a page at a time."""
+        for text in self.state.run_jobs(self.run_id):
+            yield ArticleJob.from_json(text)
 
     # --- per article ---
 
     def claim_reference(self, article_id: int, via: int, depth: int) -> bool:
-        """Whether a cited article's API is fetched now (once per id per run)."""
-        if article_id in self._claimed:
-            self.stats.inc_value("archiver/references/duplicate")
-            return False
-        self._claimed.add(article_id)
-        return True
+        """Whether a cited article's API is fetched now: once per id, and again only when due."""
+        claim = self.state.claim_article(
+            article_id,
+            kind="reference",
+            api_url=ArticleJob(article_id, "reference", None).api_url,
+            run_id=self.run_id,
+            now=time.time(),
+            recheck_after=self.recheck_after,
+            depth=depth,
+            via=str(via),
+        )
+        if not claim.fetch:
+            self.stats.inc_value("archiver/references/not_fetched")
+        return claim.fetch
 
-    def article_finished(self, item: ArticleItem) -> None:
-        """Count the item by kind and status, and forget its job."""
-        self._jobs.pop(item.article_id, None)
+    def article_finished(self, item: ArticleItem, *, recheck: bool = False) -> bool:
+        """Record the outcome in the state; False for a recheck that found nothing new (no new item)."""
+        changed = content_changed(item)
+        status = FAILED if item.status == "failed" else ARCHIVED
+        row = self.state.finish_article(
+            item.article_id,
+            status,
+            self.run_id,
+            time.time(),
+            self.recheck_after,
+            [f"{e.url}: {e.reason}" for e in item.errors],
+            changed=changed,
+        )
+        item.version = max(1, row.version)
+        if status == ARCHIVED:
+            self.state.delete_job(item.article_id)
         group = "references" if item.kind == "reference" else "articles"
+        if recheck and status == ARCHIVED and not changed:
+            self.stats.inc_value(f"archiver/{group}/unchanged")
+            return False
         self.stats.inc_value(f"archiver/{group}/{item.status}")
+        return True

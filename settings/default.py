@@ -51,10 +51,8 @@ EXTENSIONS["archiver.report.RunReport"] = 500
 # Dedupe comes from the run plan and the state (by article id), so memory does not grow with history.
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
-# Memory across runs: the run lock and run record first; conditional rechecks before the WARC capture (950),
-# so the request record shows If-None-Match / If-Modified-Since as sent.
+# Memory across runs (archiver.state): the run lock and the run record, before the other extensions.
 EXTENSIONS["archiver.state.StateExtension"] = 10
-DOWNLOADER_MIDDLEWARES = {"archiver.recheck.ConditionalRequestMiddleware": 540}
 
 DOWNLOADER_MIDDLEWARES = {
     # Before everything else: nothing off the allowed hosts, whatever dont_filter says.
@@ -64,3 +62,17 @@ DOWNLOADER_MIDDLEWARES = {
     "archiver.politeness.WaitingRetryMiddleware": 550,
 }
 RETRY_TIMES = 2
+
+# Conditional rechecks (archiver.recheck) before the WARC capture (950): the request record shows
+# If-None-Match / If-Modified-Since as sent.
+DOWNLOADER_MIDDLEWARES["archiver.recheck.ConditionalRequestMiddleware"] = 540
+
+# DW stand-in (archiver/standin, docs/standin.md): the resolver routes the DW hosts to a stand-in when
+# ARCHIVER_STANDIN_ADDRESS is set or ARCHIVER_STANDIN=1 starts one in-process; other hosts resolve as usual.
+TWISTED_DNS_RESOLVER = "archiver.standin.routing.StandinResolver"
+EXTENSIONS["archiver.standin.extension.StandinExtension"] = 100
+
+# WARC capture (archiver/warc): at 950 it sees each response before HttpCompressionMiddleware (590) decodes it;
+# the extension is the crawler's one writer (rolling files, conversion records, recovery, CDXJ, check on close).
+DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.WarcCaptureMiddleware"] = 950
+EXTENSIONS["archiver.warc.extension.WarcWriterExtension"] = 200

@@ -114,6 +114,7 @@ def test_block_page_is_never_content_and_no_response_is_no_capture():
 def test_item_status_rules():
     ok = Fetched("u", "page", 200)
     bad = Fetched("u", "page", 500)
+    assert Fetched("u", "page", 304).ok and not Fetched("u", "page", 304).has_body
     assert item_status([ok, ok], []) == "complete"
     assert item_status([ok, bad], []) == "partial"
     assert item_status([bad, bad], [ok]) == "failed"
@@ -133,3 +134,21 @@ def test_job_round_trips_through_json():
     assert again == job
     assert again.references == [53841211]
     assert "\\u" not in job.to_json()  # Unicode kept as is
+
+
+def test_only_a_full_response_is_new_content():
+    from archiver.items import Capture
+    from archiver.runplan import content_changed
+
+    def item(*captures):
+        it = article_item(parts(Fetched(PAGE, "page", 200), Fetched(API, "api", 200), []))
+        it.captures = list(captures)
+        return it
+
+    full = Capture(PAGE, "page", 200, "2026-11-27T03:30:00Z", record_type="response")
+    same = Capture(API, "api", 200, "2026-11-27T03:30:00Z", record_type="revisit")
+    not_modified = Capture(PAGE, "page", 304, "2026-11-27T03:30:00Z", record_type="revisit")
+    image = Capture(IMG, "image", 200, "2026-11-27T03:30:00Z", record_type="response")
+    assert content_changed(item(full, same))
+    assert not content_changed(item(not_modified, same, image))
+    assert not content_changed(item())

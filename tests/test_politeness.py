@@ -56,7 +56,8 @@ def test_429_is_retried_after_the_wait_the_server_asked_for(tmp_path):
         proc = subprocess.run(
             [sys.executable, "-m", "scrapy", "runspider", str(ROOT / "tests/spiders/fetch_urls.py"),
              "-a", f"urls={url}", "-a", f"out={out}", "-s", "ARCHIVER_ALLOWED_HOSTS=127.0.0.1",
-             "-s", "ROBOTSTXT_OBEY=False", "-s", "ARCHIVER_OUTPUT_DIR=" + str(tmp_path)],
+             "-s", "ROBOTSTXT_OBEY=False", "-s", "ARCHIVER_OUTPUT_DIR=" + str(tmp_path),
+             "-s", "ARCHIVER_ALLOW_PRIVATE_ADDRESSES=1"],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     finally:

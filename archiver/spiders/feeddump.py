@@ -11,7 +11,6 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
-from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,13 +99,16 @@ class FeedDumpSpider(Spider):
     # --- reading ---
 
     async def start(self) -> AsyncIterator[Any]:
-        """Read every dump first (so each item lists all dumps that name it), then fetch."""
+        """Resume unfinished work, read the new dumps, plan the due rechecks; then fetch every job."""
         if not config.get(self.settings, "ARCHIVER_READ_DUMPS"):
             return
-        results = iter_dumps(self.dump_paths, max_bytes=self.max_dump_bytes)
-        while batch := await asyncio.to_thread(list, islice(results, READ_BATCH)):
-            for result in batch:
-                self._read(result)
+        self.plan.resume()
+        results = iter_dumps(self.dump_paths, max_bytes=self.max_dump_bytes, skip=self.plan.unchanged)
+        for n, result in enumerate(results, 1):
+            self._read(result)
+            if n % READ_BATCH == 0:
+                await asyncio.sleep(0)  # let the reactor breathe between batches
+        self.plan.plan_rechecks()
         self.plan.reading_done()
         for job in self.plan.jobs():
             yield self.job_request(job)
@@ -115,15 +117,13 @@ class FeedDumpSpider(Spider):
         entry = result.entry
         if entry is None:
             reason = result.error.reason if result.error else "unreadable"
-            self.plan.dump_outcome(result.path, result.status, reason)
-            return
-        if not entry.is_dw:
-            self.plan.dump_outcome(result.path, "skipped", "not a DW article")
-            return
-        if not self._in_window(entry):
+            self.plan.dump_failed(result.path, result.status, reason)
+        elif not entry.is_dw:
+            self.plan.dump_failed(result.path, "skipped", "not a DW article")
+        elif not self._in_window(entry):
             self.plan.dump_outcome(result.path, "skipped", "outside since/until")
-            return
-        self.plan.add_entry(entry, limit=self.limit)
+        else:
+            self.plan.add_entry(entry, limit=self.limit)
 
     def _in_window(self, entry: FeedEntry) -> bool:
         if self.since is None and self.until is None:
@@ -191,15 +191,16 @@ class FeedDumpSpider(Spider):
         fetches = (self._fetch(url, "image", self._meta(job, "image", first.url, 1)) for url in image_urls)
         parts.images = list(await asyncio.gather(*fetches))
         await self._extract_page(parts)
+        parts.depth = job.depth
         item = article_item(parts, self.run_id)
-        async for ref_item in self._references(item):
+        async for ref_item in self._references(item, job.depth):
             yield ref_item
-        self._finished(item)
-        yield item
+        if self._finished(item, recheck=job.recheck):
+            yield item
 
     def _api_article(self, parts: ArticleParts) -> Any:
         api = parts.api
-        if api is None or not api.ok:
+        if api is None or not api.has_body:
             return None
         try:
             doc = parse_article_json(api.body)
@@ -211,7 +212,7 @@ class FeedDumpSpider(Spider):
 
     async def _extract_page(self, parts: ArticleParts) -> None:
         page = parts.page
-        if page is None or not page.ok:
+        if page is None or not page.has_body:
             return
         try:
             parts.page_text = await self.extractor.extract(page.body, page.url)
@@ -229,16 +230,16 @@ class FeedDumpSpider(Spider):
         if text and record_id:
             self.crawler.signals.send_catch_log(signals.text_extracted, url=part.url, record_id=record_id, text=text)
 
-    async def _references(self, item: ArticleItem) -> AsyncIterator[ArticleItem]:
-        """API JSON of the cited articles, breadth first up to `refs_depth` hops."""
+    async def _references(self, item: ArticleItem, depth: int) -> AsyncIterator[ArticleItem]:
+        """API JSON of the articles cited by an item at `depth`, breadth first up to `refs_depth` hops."""
         frontier: list[tuple[int, int]] = [(r, item.article_id) for r in item.references[: self.max_refs]]
-        for depth in range(1, self.refs_depth + 1):
-            claimed = [(r, via) for r, via in frontier if self.plan.claim_reference(r, via, depth)]
-            results = await asyncio.gather(*(self._reference(r, via, depth) for r, via in claimed))
+        for hop in range(depth + 1, self.refs_depth + 1):
+            claimed = [(r, via) for r, via in frontier if self.plan.claim_reference(r, via, hop)]
+            results = await asyncio.gather(*(self._reference(r, via, hop) for r, via in claimed))
             frontier = []
             for ref_item in results:
-                self._finished(ref_item)
-                yield ref_item
+                if self._finished(ref_item):
+                    yield ref_item
                 frontier.extend((r, ref_item.article_id) for r in ref_item.references[: self.max_refs])
 
     async def _reference(self, article_id: int, via: int, depth: int) -> ArticleItem:
@@ -248,9 +249,11 @@ class FeedDumpSpider(Spider):
         parts.api_article = self._api_article(parts)
         return article_item(parts, self.run_id)
 
-    def _finished(self, item: ArticleItem) -> None:
-        self.plan.article_finished(item)
+    def _finished(self, item: ArticleItem, *, recheck: bool = False) -> bool:
+        """Record the outcome; False when a recheck found nothing new, so no new item version."""
+        emit = self.plan.article_finished(item, recheck=recheck)
         self.crawler.signals.send_catch_log(signals.article_finished, item=item)
+        return emit
 
 
 def fetched_from(response: Response, role: str) -> Fetched:

@@ -1,0 +1,63 @@
+"""`python -m archiver.standin --dumps PATH...`: run the DW stand-in until SIGTERM/SIGINT.
+
+Prints one JSON line with where it listens (`https`, `http`, `address`, `ca_cert`) and then serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archiver.standin.faults import DEFAULT_POOL, FaultPlan, FaultSpecError
+from archiver.standin.server import Standin
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m archiver.standin", description=__doc__)
+    parser.add_argument("--dumps", nargs="+", required=True, help="feed-dump files, folders or globs")
+    parser.add_argument("--port", type=int, default=0, help="https port (default: ephemeral)")
+    parser.add_argument("--http-port", type=int, default=0, help="plain http port (default: ephemeral)")
+    parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--faults", default="", help="e.g. '54243544:404,1048137@api:reset,*@image:503x1'")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of ids given a scheduled fault")
+    parser.add_argument("--fault-pool", default=",".join(DEFAULT_POOL), help="faults the schedule draws from")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault schedule")
+    parser.add_argument("--slow-seconds", type=float, default=45.0, help="delay of the `slow` fault")
+    parser.add_argument("--oversize-bytes", type=int, default=40 * 1024 * 1024, help="size of `oversized` bodies")
+    parser.add_argument("--retry-after", type=int, default=5, help="Retry-After of 503 and 429 faults")
+    args = parser.parse_args(argv)
+    try:
+        plan = FaultPlan.parse(
+            args.faults,
+            rate=args.fault_rate,
+            pool=args.fault_pool,
+            slow_seconds=args.slow_seconds,
+            oversize_bytes=args.oversize_bytes,
+            retry_after=args.retry_after,
+        )
+    except FaultSpecError as exc:
+        parser.error(str(exc))
+
+    from twisted.internet import reactor
+
+    standin = Standin(args.dumps, faults=plan, seed=args.seed)
+    if not standin.corpus.dump_ids():
+        print(f"no DW articles in {args.dumps}", file=sys.stderr)
+        return 2
+    listening = standin.listen(reactor, https_port=args.port, http_port=args.http_port, interface=args.interface)
+    info = {**listening.info(), "articles": len(standin.corpus), "dump_articles": len(standin.corpus.dump_ids())}
+
+    def announce() -> None:
+        # Only once running: the reactor's SIGTERM/SIGINT handlers are in place by then.
+        sys.stdout.write(json.dumps(info) + "\n")
+        sys.stdout.flush()
+
+    reactor.callWhenRunning(announce)
+    reactor.addSystemEventTrigger("before", "shutdown", listening.stop)
+    reactor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

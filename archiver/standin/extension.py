@@ -1,0 +1,80 @@
+"""In-process stand-in: `-s ARCHIVER_STANDIN=1` starts it on the crawl's reactor and routes DW to it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Spider, signals
+from scrapy.exceptions import NotConfigured
+from twisted.internet.defer import Deferred
+
+from archiver import config
+from archiver.standin.faults import FaultPlan
+from archiver.standin.routing import StandinResolver
+from archiver.standin.server import Listening, Standin
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+class StandinExtension:
+    """Start a Standin on spider_opened (dumps from ARCHIVER_STANDIN_DUMPS or `spider.dump_paths`), stop it on close."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.dumps = config.get(settings, "ARCHIVER_STANDIN_DUMPS")
+        self.faults = FaultPlan.parse(
+            config.get(settings, "ARCHIVER_STANDIN_FAULTS"),
+            rate=float(config.get(settings, "ARCHIVER_STANDIN_FAULT_RATE")),
+            slow_seconds=float(config.get(settings, "ARCHIVER_STANDIN_SLOW_SECONDS")),
+        )
+        self.seed = int(config.get(settings, "ARCHIVER_STANDIN_SEED"))
+        self.listening: Listening | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StandinExtension:
+        if not crawler.settings.getbool("ARCHIVER_STANDIN"):
+            raise NotConfigured
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        from twisted.internet import reactor
+
+        dumps = self.dumps or getattr(spider, "dump_paths", None)
+        if isinstance(dumps, str):
+            dumps = [p for p in dumps.split(",") if p]
+        if not dumps:
+            logger.error("ARCHIVER_STANDIN is on but no dumps: set ARCHIVER_STANDIN_DUMPS or spider.dump_paths")
+            return
+        standin = Standin(list(dumps), faults=self.faults, seed=self.seed)
+        self.listening = listening = standin.listen(reactor)
+        resolver: Any = getattr(reactor, "nameResolver", None)
+        if isinstance(resolver, StandinResolver):
+            resolver.route_dw(listening.host, listening.https_port, listening.http_port)
+        else:
+            logger.error(
+                "DW stand-in started but not routed: set TWISTED_DNS_RESOLVER = "
+                "'archiver.standin.routing.StandinResolver' (installed resolver: %r)",
+                resolver,
+            )
+        self.crawler.stats.set_value("standin/articles", len(standin.corpus))
+        logger.info(
+            "DW stand-in serving %d articles on https %s, http %s (CA %s)",
+            len(standin.corpus),
+            listening.https_port,
+            listening.http_port,
+            listening.ca_cert_path,
+        )
+
+    def spider_closed(self, spider: Spider) -> Deferred | None:
+        if self.listening is None:
+            return None
+        listening, self.listening = self.listening, None
+        return listening.stop()  # Scrapy waits for a returned Deferred

@@ -222,8 +222,8 @@ class FeedDumpSpider(Spider):
             return
         text = parts.page_text.text or ""
         self._text_extracted(page, text)
-        if parts.job.body_html and text:
-            parts.agreement = round(agreement(text, parts.job.body_html), 4)
+        if parts.job.body_html and parts.page_text.body:  # feed bodies carry no lead: compare the body
+            parts.agreement = round(agreement(parts.page_text.body, parts.job.body_html), 4)
 
     def _text_extracted(self, part: Fetched, text: str | None) -> None:
         record_id = (part.capture or {}).get("record_id")

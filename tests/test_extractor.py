@@ -1,0 +1,204 @@
+"""The extraction process pool: in a real `scrapy runspider` crawl, and its failure modes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from archiver.extract import extract_page
+from archiver.extractor import ExtractionFailed, Extractor
+
+SAMPLES = Path(__file__).parent / "data" / "dw-samples" / "html"
+NEW = "de_a-68117411_new-layout_2024-01-30.html"
+OLD = "de_a-65106525_old-layout_2023-03.html"
+
+SPIDER = """
+import scrapy
+
+from archiver.extract import ExtractError
+from archiver.extractor import Extractor
+
+
+class PagesSpider(scrapy.Spider):
+    name = "pages"
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.extractor = Extractor.from_crawler(crawler)
+        return spider
+
+    async def start(self):
+        for name in self.pages.split(","):
+            yield scrapy.Request(f"{self.base}/{name}")
+
+    async def parse(self, response):
+        try:
+            page = await self.extractor.extract(response.body, response.url)
+        except ExtractError as exc:
+            yield {"url": response.url, "error": exc.reason}
+            return
+        yield {
+            "url": response.url,
+            "title": page.title,
+            "teaser": page.teaser,
+            "subheadings": page.subheadings,
+            "text": page.text,
+            "workers": self.extractor.workers,
+        }
+"""
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A local HTTP server serving two real DW pages and an empty one."""
+    root = tmp_path / "site"
+    root.mkdir()
+    for name in (NEW, OLD):
+        shutil.copy(SAMPLES / name, root / name)
+    (root / "empty.html").write_bytes(b"")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(root)))
+    server.RequestHandlerClass.log_message = lambda *args: None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_extraction_in_a_real_scrapy_crawl(site, tmp_path):
+    spider = tmp_path / "pages_spider.py"
+    spider.write_text(SPIDER)
+    out = tmp_path / "items.jsonl"
+    command = [sys.executable, "-m", "scrapy", "runspider", str(spider), "-o", str(out),
+               "-a", f"base={site}", "-a", f"pages={NEW},{OLD},empty.html",
+               "-s", "ARCHIVER_EXTRACT_WORKERS=2", "-s", "LOG_LEVEL=INFO",
+               "-s", "TELNETCONSOLE_ENABLED=False", "-s", "REMOTE_CONTROL_ENABLED=False"]  # fmt: skip
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "extraction workers stopped" in run.stderr  # closed on engine_stopped
+    assert "'extractor/pages': 2" in run.stderr  # counted in the crawl's stats
+    assert "'extractor/failed/error': 1" in run.stderr
+    items = {Path(i["url"]).name: i for i in map(json.loads, out.read_text("utf-8").splitlines())}
+    assert set(items) == {NEW, OLD, "empty.html"}
+
+    new = items[NEW]
+    assert new["title"] == "Russland-Wahl: Nadeschdin setzt auf ein Ende der Putin-Ära"
+    assert new["text"].startswith("Tausende standen für ihn stundenlang in der Kälte")
+    assert new["subheadings"][0] == "Wer ist Boris Nadeschdin?"
+    assert "WhatsApp" not in new["text"] and "p.dw.com" not in new["text"]
+    assert new["workers"] == 2
+    # the worker returns exactly what extract_page returns in this process
+    assert new["text"] == extract_page((SAMPLES / NEW).read_bytes(), new["url"]).text
+
+    old = items[OLD]
+    assert old["teaser"].startswith("Der Libanon ist pleite")
+    assert "US-Dollar sind überall erwünscht" in old["subheadings"]
+    # an error raised in the worker reaches the callback as itself
+    assert items["empty.html"]["error"] == "not an HTML document"
+
+
+# --- failure modes, in-process with asyncio -------------------------------------------------------------------
+
+
+def _die(html: bytes | str, url: str):
+    os._exit(3)
+
+
+def _hang(html: bytes | str, url: str):
+    time.sleep(600)
+
+
+def _nap(html: bytes | str, url: str) -> str:
+    time.sleep(0.25)
+    return url
+
+
+def _pid(html: bytes | str, url: str) -> int:
+    return os.getpid()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_dead_worker_is_a_clear_error_and_the_pool_recovers():
+    extractor = Extractor(workers=1, func=_die)
+    html = (SAMPLES / NEW).read_bytes()
+
+    async def scenario():
+        with pytest.raises(ExtractionFailed) as caught:
+            await extractor.extract(html, "https://www.dw.com/de/x/a-68117411")
+        assert caught.value.reason == "extraction worker process died"
+        assert caught.value.url == "https://www.dw.com/de/x/a-68117411"
+        extractor.func = extract_page
+        return await extractor.extract(html, "https://www.dw.com/de/x/a-68117411")
+
+    try:
+        page = run(scenario())
+    finally:
+        extractor.close()
+    assert page.title == "Russland-Wahl: Nadeschdin setzt auf ein Ende der Putin-Ära"
+
+
+def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
+    extractor = Extractor(workers=1, timeout=0.5, func=_hang)
+
+    async def scenario():
+        with pytest.raises(ExtractionFailed) as caught:
+            await extractor.extract(b"<html></html>", "https://www.dw.com/zh/x/a-1")
+        assert caught.value.reason == "timed out after 0.5 s"
+        extractor.func, extractor.timeout = _pid, 60  # a new worker has to start: give it time
+        return await extractor.extract(b"<html></html>", "https://www.dw.com/zh/x/a-1")
+
+    try:
+        pid = run(scenario())
+    finally:
+        extractor.close()
+    assert pid != os.getpid()
+
+
+def test_the_time_limit_counts_from_a_pages_start_not_from_its_wait_in_line():
+    extractor = Extractor(workers=1, timeout=1.5, func=_nap)  # 12 pages of 0.25 s: 3 s in line for the last
+
+    async def scenario():
+        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(12)))
+
+    try:
+        assert run(scenario()) == [str(i) for i in range(12)]
+    finally:
+        extractor.close()
+
+
+def test_work_is_spread_over_the_workers_off_this_process():
+    extractor = Extractor(workers=2, func=_pid)
+
+    async def scenario():
+        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(40)))
+
+    try:
+        extractor.start()
+        pids = set(run(scenario()))
+    finally:
+        extractor.close()
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
+
+
+def test_a_closed_extractor_refuses_work():
+    extractor = Extractor(workers=1)
+    extractor.close()
+    with pytest.raises(ExtractionFailed, match="extractor is closed"):
+        run(extractor.extract(b"<html></html>", "u"))

@@ -29,18 +29,22 @@ class Tally:
     complete: int = 0
     partial: int = 0
     failed: int = 0
+    unchanged: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
 
-    def add(self, item: ArticleItem) -> None:
-        """Count one finished item."""
+    def add(self, item: ArticleItem, new_version: bool = True) -> None:
+        """Count one finished item (a recheck that found nothing new counts as unchanged)."""
+        if not new_version:
+            self.unchanged += 1
+            return
         setattr(self, item.status, getattr(self, item.status) + 1)
         for error in item.errors:
             self.reasons[error.reason] += 1
 
     @property
     def done(self) -> int:
-        """Items finished, whatever their status."""
-        return self.complete + self.partial + self.failed
+        """Articles finished, whatever their outcome."""
+        return self.complete + self.partial + self.failed + self.unchanged
 
 
 def short_reason(reason: str) -> str:
@@ -90,8 +94,8 @@ class RunReport:
             if outcome == "failed":
                 logger.warning("dump failed: %s: %s", path, reason)
 
-    def article_finished(self, item: ArticleItem) -> None:
-        (self.references if item.kind == "reference" else self.articles).add(item)
+    def article_finished(self, item: ArticleItem, new_version: bool = True) -> None:
+        (self.references if item.kind == "reference" else self.articles).add(item, new_version)
         for capture in item.captures:
             if capture.role == "image":
                 self.images["archived"] += 1
@@ -164,6 +168,7 @@ class RunReport:
                 "complete": t.complete,
                 "partial": t.partial,
                 "failed": t.failed,
+                "unchanged": t.unchanged,
                 "by_reason": dict(Counter(short_reason(r) for r in t.reasons.elements()).most_common()),
             }
 
@@ -198,9 +203,10 @@ class RunReport:
         lines = [
             f"run {report['run_id']} finished ({report['finish_reason']})",
             f"  dumps: {d['read']} read, {d['duplicate']} duplicate, {d['skipped']} skipped, {d['failed']} failed",
-            f"  articles: {a['complete']} complete, {a['partial']} partial, {a['failed']} failed"
-            f" of {a['planned']} planned",
-            f"  references: {r['complete']} complete, {r['partial']} partial, {r['failed']} failed",
+            f"  articles: {a['complete']} complete, {a['partial']} partial, {a['failed']} failed,"
+            f" {a['unchanged']} unchanged of {a['planned']} planned",
+            f"  references: {r['complete']} complete, {r['partial']} partial, {r['failed']} failed,"
+            f" {r['unchanged']} unchanged",
             f"  images: {report['images'].get('archived', 0)} archived, {report['images'].get('failed', 0)} failed",
             f"  bytes: {report['bytes']}, items written: {report['items_written']}",
             f"  WARC files: {len(report['warc_files'])}, failing checks: "

@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from scrapy import signals as scrapy_signals
+
 from archiver import config, signals
 from archiver.assemble import feed_ref
 from archiver.feeddump import FeedEntry
+from archiver.feedstorage import items_file, written_ids
 from archiver.items import ArticleItem
 from archiver.jobs import ArticleJob, job_from_entry
-from archiver.state import ARCHIVED, FAILED, State
+from archiver.state import ARCHIVED, CLAIMED, FAILED, State
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -43,6 +46,18 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# Reasons a later run would meet again unchanged (gone, refused by scope, over a size limit): a partial
+# item with only these is archived as it is; any other error keeps the article failed, to be retried.
+PERMANENT_REASONS = ("HTTP 410", "out of scope", "too large")
+
+
+def needs_retry(item: ArticleItem) -> bool:
+    """Whether a later run should fetch the article again: failed, or partial for a passing reason."""
+    if item.status == "failed":
+        return True
+    return item.status == "partial" and any(not e.reason.startswith(PERMANENT_REASONS) for e in item.errors)
+
+
 def content_changed(item: ArticleItem) -> bool:
     """Whether the page or API gave new content: a full 200 response, not a 304 or a same-digest revisit."""
     return any(
@@ -59,6 +74,7 @@ class RunPlan:
         settings = crawler.settings
         self.run_id: str = settings["ARCHIVER_RUN_ID"]
         self.recheck_after = float(config.get(settings, "ARCHIVER_RECHECK_AFTER"))
+        self.output_dir = config.output_dir(settings)
         self.planned = 0
 
     @classmethod
@@ -135,13 +151,49 @@ class RunPlan:
         self.dump_outcome(entry.path, outcome, reason)
         self._record_dump(entry.path, outcome, reason)
 
+    def open(self) -> None:
+        """Follow written items; connected once the crawl runs, so after the feed exporter writes them."""
+        for signal in (scrapy_signals.item_scraped, scrapy_signals.item_dropped, scrapy_signals.item_error):
+            self.crawler.signals.connect(self.item_written, signal=signal)
+
+    def add_job(self, job: ArticleJob) -> bool:
+        """Claim a job that came from elsewhere (the Redis queue); False when the state says nothing is due."""
+        claim = self.state.claim_article(
+            job.article_id,
+            kind=job.kind,
+            page_url=job.page_url,
+            api_url=job.api_url,
+            run_id=self.run_id,
+            now=time.time(),
+            recheck_after=0 if job.recheck else self.recheck_after,
+        )
+        if not claim.fetch:
+            return False
+        self.state.put_job(job.article_id, job.to_json(), self.run_id)
+        self.planned += 1
+        return True
+
     def resume(self) -> int:
-        """Claim what earlier runs left: unfinished claims (killed runs) and failures due for a retry."""
-        state, now, n = self.state, time.time(), 0
+        """Claim what earlier runs left: unfinished claims (killed runs) and failures due for a retry.
+
+        A killed run may have written an item and died before the state knew: its items file says so,
+        and such an article is closed as archived instead of being fetched (and itemised) twice.
+        """
+        state, now, n, recovered = self.state, time.time(), 0, 0
+        written: dict[str, set[int]] = {}
         for row in list(state.due_retries(now, run_id=self.run_id)):
             claim = state.claim_article(row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after)
             if not claim.fetch:
                 continue
+            dead_run = row.last_run_id if row.status == CLAIMED else None
+            if dead_run:
+                if dead_run not in written:
+                    written[dead_run] = written_ids(items_file(self.output_dir, dead_run))
+                if row.article_id in written[dead_run]:
+                    state.finish_article(row.article_id, ARCHIVED, self.run_id, now, self.recheck_after)
+                    state.delete_job(row.article_id)
+                    recovered += 1
+                    continue
             stored = state.get_job(row.article_id)
             if stored is None:  # a cited article, or a recheck: rebuilt from what the state knows
                 job = ArticleJob(row.article_id, row.kind or "reference", row.page_url, depth=row.depth)
@@ -150,6 +202,7 @@ class RunPlan:
             n += 1
         self.planned += n
         self.stats.set_value("archiver/articles/resumed", n)
+        self.stats.set_value("archiver/articles/recovered_from_items", recovered)
         return n
 
     def plan_rechecks(self) -> int:
@@ -193,24 +246,36 @@ class RunPlan:
         return claim.fetch
 
     def article_finished(self, item: ArticleItem, *, recheck: bool = False) -> bool:
-        """Record the outcome in the state; False for a recheck that found nothing new (no new item)."""
+        """Whether the item is emitted (not for a recheck that found nothing new); commit what is not."""
         changed = content_changed(item)
-        status = FAILED if item.status == "failed" else ARCHIVED
-        row = self.state.finish_article(
-            item.article_id,
-            status,
-            self.run_id,
-            time.time(),
-            self.recheck_after,
-            [f"{e.url}: {e.reason}" for e in item.errors],
-            changed=changed,
-        )
-        item.version = max(1, row.version)
-        if status == ARCHIVED:
-            self.state.delete_job(item.article_id)
+        archived = item.status != "failed"
         group = "references" if item.kind == "reference" else "articles"
-        if recheck and status == ARCHIVED and not changed:
+        if recheck and archived and not changed:
+            self._commit(item, changed)
             self.stats.inc_value(f"archiver/{group}/unchanged")
             return False
+        previous = self.state.get_article(item.article_id)
+        version = previous.version if previous else 0
+        item.version = version + 1 if archived and (changed or version == 0) else max(1, version)
         self.stats.inc_value(f"archiver/{group}/{item.status}")
         return True
+
+    def item_written(self, item: Any) -> None:
+        """An emitted item is in the items file (or was refused): only now is its article done."""
+        if isinstance(item, ArticleItem):
+            self._commit(item, content_changed(item))
+
+    def _commit(self, item: ArticleItem, changed: bool) -> None:
+        status = FAILED if needs_retry(item) else ARCHIVED
+        errors = [f"{e.url}: {e.reason}" for e in item.errors]
+        now = time.time()
+        if self.state.get_article(item.article_id) is None:  # a job claimed elsewhere (a distributed feeder)
+            self.state.claim_article(
+                item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
+                run_id=self.run_id, now=now, recheck_after=self.recheck_after,
+            )  # fmt: skip
+        self.state.finish_article(
+            item.article_id, status, self.run_id, now, self.recheck_after, errors, changed=changed
+        )
+        if status == ARCHIVED:
+            self.state.delete_job(item.article_id)

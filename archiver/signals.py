@@ -7,7 +7,8 @@ text_extracted = object()
 # A WARC file was closed and checked: kwargs path, ok (bool), problems (list[str]), records (int).
 warc_file_closed = object()
 
-# One article (or cited article) is finished: kwargs item (ArticleItem).
+# One article (or cited article) is finished: kwargs item (ArticleItem), new_version (False when a
+# recheck found the archived content unchanged, so no item is written).
 article_finished = object()
 
 # One input file was accounted for: kwargs path, outcome (read/duplicate/skipped/failed), reason.

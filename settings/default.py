@@ -76,3 +76,9 @@ EXTENSIONS["archiver.standin.extension.StandinExtension"] = 100
 # the extension is the crawler's one writer (rolling files, conversion records, recovery, CDXJ, check on close).
 DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.WarcCaptureMiddleware"] = 950
 EXTENSIONS["archiver.warc.extension.WarcWriterExtension"] = 200
+
+# Items are written unbuffered: the state counts an article done only once its item is in the file.
+FEED_STORAGES = {
+    "file": "archiver.feedstorage.UnbufferedFileFeedStorage",
+    "": "archiver.feedstorage.UnbufferedFileFeedStorage",
+}

@@ -18,12 +18,14 @@ from scrapy import Request, Spider
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding
 
 from archiver import config, signals
-from archiver.assemble import ArticleParts, Fetched, article_item, now_iso
+from archiver.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
 from archiver.dwapi import ApiError, parse_article_json
 from archiver.extractor import Extractor
 from archiver.feeddump import API_URL, DumpResult, FeedEntry, iter_dumps
+from archiver.feedstorage import items_file
 from archiver.items import ArticleItem, ItemError
 from archiver.jobs import ArticleJob
 from archiver.runplan import RunPlan, parse_bool, parse_time
@@ -38,12 +40,32 @@ def bundled_dumps() -> str:
     return str(resources.files("archiver").joinpath("data", "sample-dumps"))
 
 
+# Every status but the redirects reaches the callbacks; redirects are followed (in scope only, see
+# archiver.scope) up to REDIRECT_MAX_TIMES, so a loop or an off-site target ends as a recorded failure.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+HANDLED_STATUSES = [s for s in range(100, 600) if s not in REDIRECT_STATUSES]
+
+# Exception names and messages -> the reason label that items, report and state group by.
+_REASON_LABELS = (
+    ("larger than download max size", "too large"),
+    ("max redirections reached", "redirect loop"),
+    ("out of scope", "out of scope"),
+    ("redirect off-site", "redirect off-site"),
+    ("ResponseDataLossError", "data loss"),
+    ("TimeoutError", "timeout"),
+)
+
+
 def failure_reason(failure: Failure | BaseException) -> str:
-    """A short reason for an exchange that gave no response (timeout, reset, robots...)."""
+    """A short reason for an exchange that gave no response: `label: ExceptionName: message` (timeout, ...)."""
     exc = failure.value if isinstance(failure, Failure) else failure
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{name}: {text}"[:300] if text else name
+    detail = f"{name}: {text}" if text else name
+    label = next((lab for key, lab in _REASON_LABELS if key in detail), None)
+    if label in ("out of scope", "redirect off-site"):  # ScopeMiddleware's message names host and URL already
+        return text[:300]
+    return f"{label}: {detail}"[:300] if label else detail[:300]
 
 
 class FeedDumpSpider(Spider):
@@ -75,7 +97,7 @@ class FeedDumpSpider(Spider):
         run_id = settings.get("ARCHIVER_RUN_ID") or (f"{cls.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}")
         settings.set("ARCHIVER_RUN_ID", run_id, priority="spider")
         if not settings.getdict("FEEDS"):
-            items = config.output_dir(settings) / "items" / f"{run_id}.jsonl"
+            items = items_file(config.output_dir(settings), run_id)
             feeds = {str(items): {"format": "jsonlines", "encoding": "utf-8"}}
             settings.set("FEEDS", feeds, priority="spider")
 
@@ -100,6 +122,7 @@ class FeedDumpSpider(Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         """Resume unfinished work, read the new dumps, plan the due rechecks; then fetch every job."""
+        self.plan.open()
         if not config.get(self.settings, "ARCHIVER_READ_DUMPS"):
             return
         self.plan.resume()
@@ -139,7 +162,7 @@ class FeedDumpSpider(Spider):
     @staticmethod
     def _meta(job: ArticleJob, role: str, via: str | None, hop: int) -> dict[str, Any]:
         provenance = {"article_id": job.article_id, "role": role, "via": via, "hop": hop, "dumps": job.provenance()}
-        return {"archiver": provenance, "handle_httpstatus_all": True}
+        return {"archiver": provenance, "handle_httpstatus_list": HANDLED_STATUSES}
 
     def job_request(self, job: ArticleJob) -> Request:
         """The scheduled request of a job: its page, or its API JSON for an article without page."""
@@ -152,6 +175,10 @@ class FeedDumpSpider(Spider):
             meta=meta,
             dont_filter=True,
         )
+
+    def accept_job(self, job: ArticleJob) -> Request | None:
+        """A job from elsewhere (archiver.distributed): claimed in this output's state, then its request."""
+        return self.job_request(job) if self.plan.add_job(job) else None
 
     async def _fetch(self, url: str, role: str, meta: dict[str, Any]) -> Fetched:
         """Fetch one URL through the downloader middlewares (WARC capture included)."""
@@ -252,14 +279,14 @@ class FeedDumpSpider(Spider):
     def _finished(self, item: ArticleItem, *, recheck: bool = False) -> bool:
         """Record the outcome; False when a recheck found nothing new, so no new item version."""
         emit = self.plan.article_finished(item, recheck=recheck)
-        self.crawler.signals.send_catch_log(signals.article_finished, item=item)
+        self.crawler.signals.send_catch_log(signals.article_finished, item=item, new_version=emit)
         return emit
 
 
 def fetched_from(response: Response, role: str) -> Fetched:
     """The outcome of an exchange that produced a response."""
     meta = response.meta
-    error = "truncated body" if "dataloss" in response.flags else None
+    error = "truncated body" if "dataloss" in response.flags else encoding_error(response, role)
     return Fetched(
         url=response.url,
         role=role,
@@ -269,3 +296,20 @@ def fetched_from(response: Response, role: str) -> Fetched:
         capture=meta.get("warc_capture"),
         fetched_at=(meta.get("warc_capture") or {}).get("fetched_at") or now_iso(),
     )
+
+
+def encoding_error(response: Response, role: str) -> str | None:
+    """`encoding: ...` when a page or API body is not valid in the charset its headers or <meta> declare."""
+    if role not in ("page", "api") or response.status not in CONTENT_STATUSES or not response.body:
+        return None
+    content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+    declared = http_content_type_encoding(content_type) or html_body_declared_encoding(response.body[:4096])
+    if not declared:
+        return None
+    try:
+        response.body.decode(declared)
+    except LookupError:
+        return f"encoding: unknown charset {declared!r}"
+    except UnicodeDecodeError as exc:
+        return f"encoding: body is not valid {declared} (byte {exc.start})"
+    return None

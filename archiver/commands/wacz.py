@@ -1,0 +1,67 @@
+"""`scrapy wacz [--run RUN_ID | WARC...] -o out.wacz`: package WARCs into a WACZ with pages from the items."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from archiver.config import output_dir
+from archiver.warc.wacz import create_wacz, pages_from_items, run_warcs, validate_wacz, warcinfo_fields, write_pages
+
+
+class Command(ScrapyCommand):
+    requires_project = False
+    requires_crawler_process = False
+    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "[--run RUN_ID | WARC...] -o OUT.wacz"
+
+    def short_desc(self) -> str:
+        return "Package WARC files into a WACZ (pages from the items), then validate it"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("-o", "--output", dest="wacz_output", required=True, help="the .wacz to write")
+        parser.add_argument("--run", help="package the WARCs and items of this run id")
+        parser.add_argument("--output-dir", help="archiver output folder (default ARCHIVER_OUTPUT_DIR)")
+        parser.add_argument("--roles", default="page", help="capture roles listed as pages (comma-separated)")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        output = Path(opts.output_dir) if opts.output_dir else output_dir(self.settings)
+        if opts.run and args:
+            raise UsageError("give --run or WARC files, not both")
+        if opts.run:
+            warcs = run_warcs(output / "warc", opts.run)
+            item_files = sorted((output / "items").glob(f"{opts.run}*.jsonl"))
+        elif args:
+            warcs = [Path(a) for a in args]
+            runs = {warcinfo_fields(w).get("isPartOf") for w in warcs} - {None}
+            item_files = [p for r in runs for p in sorted((output / "items").glob(f"{r}*.jsonl"))]
+            if not item_files:
+                item_files = sorted((output / "items").glob("*.jsonl"))
+        else:
+            raise UsageError("give --run RUN_ID or WARC files")
+        if not warcs:
+            print("no WARC files to package", file=sys.stderr)
+            self.exitcode = 1
+            return
+        roles = [r.strip() for r in opts.roles.split(",") if r.strip()]
+        pages = pages_from_items(item_files, roles)
+        with tempfile.TemporaryDirectory() as tmp:
+            pages_file = write_pages(pages, Path(tmp) / "pages.jsonl") if pages else None
+            create_wacz(warcs, Path(opts.wacz_output), pages_file, title=opts.run)
+        ok, report = validate_wacz(Path(opts.wacz_output))
+        print(
+            f"{opts.wacz_output}: {len(warcs)} WARC files, {len(pages)} pages, validate {'passed' if ok else 'FAILED'}"
+        )
+        if not ok:
+            print(report)
+            self.exitcode = 1

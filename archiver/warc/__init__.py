@@ -1,0 +1,1 @@
+"""WARC output: records, rolling writer, capture middleware, validator, recovery, CDXJ and WACZ."""

@@ -1,0 +1,318 @@
+"""The crawler's one WARC writer: captures exchanges, writes conversion records, recovers, indexes and checks files.
+
+`WarcWriterExtension.from_crawler()` returns the same object for every caller of one crawler, so the capture
+middleware and the extension list can both name it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import platform
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.http import Request, Response
+from scrapy.settings import BaseSettings
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
+from twisted.internet.defer import Deferred, DeferredList
+
+from archiver import __version__
+from archiver import signals as archiver_signals
+from archiver.config import get, output_dir
+from archiver.warc.cdxj import write_cdxj
+from archiver.warc.check import CheckResult, check_file
+from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior, memory_index
+from archiver.warc.records import (
+    IDENTICAL_PAYLOAD_DIGEST,
+    SERVER_NOT_MODIFIED,
+    VERSIONS,
+    WARC_1_0,
+    Exchange,
+    build_conversion,
+    build_exchange,
+    build_metadata,
+    decode_body,
+    outlinks,
+    provenance_fields,
+    sha1_digest,
+)
+from archiver.warc.recover import recover_dir
+from archiver.warc.writer import RollingWarcWriter, safe_hostname
+
+logger = logging.getLogger(__name__)
+
+CONFORMS_TO = {
+    "1.0": "http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf",
+    "1.1": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+}
+# Scrapy settings that shape what was captured, recorded in every warcinfo.
+WARCINFO_SETTINGS = (
+    "ROBOTSTXT_OBEY",
+    "USER_AGENT",
+    "DEFAULT_REQUEST_HEADERS",
+    "DOWNLOAD_TIMEOUT",
+    "DOWNLOAD_MAXSIZE",
+    "DOWNLOAD_FAIL_ON_DATALOSS",
+    "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_DELAY",
+    "AUTOTHROTTLE_ENABLED",
+    "REDIRECT_ENABLED",
+    "RETRY_TIMES",
+    "COOKIES_ENABLED",
+    "ARCHIVER_ALLOWED_HOSTS",
+    "ARCHIVER_REFS_DEPTH",
+    "ARCHIVER_MEDIA",
+    "ARCHIVER_WARC_VERSION",
+    "ARCHIVER_WARC_MAX_SIZE",
+    "ARCHIVER_WARC_GZIP_LEVEL",
+)
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
+    """The factory named by ARCHIVER_WARC_CAPTURE_INDEX (`module:function` or `module.function`)."""
+    if not path:
+        return memory_index
+    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _header_list(headers: Any) -> list[tuple[bytes, bytes]]:
+    return [(bytes(k), bytes(v)) for k in headers for v in headers.getlist(k)]
+
+
+class WarcWriterExtension:
+    """Owns the rolling writer of one crawler and everything that happens to its files."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        s = crawler.settings
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.enabled = bool(get(s, "ARCHIVER_WARC_ENABLED"))
+        self.version = str(get(s, "ARCHIVER_WARC_VERSION"))
+        if self.version not in VERSIONS:
+            raise ValueError(f"ARCHIVER_WARC_VERSION must be one of {VERSIONS}, not {self.version!r}")
+        self.directory = output_dir(s) / "warc"
+        self.check_on_close = bool(get(s, "ARCHIVER_WARC_CHECK_ON_CLOSE"))
+        self.index: CaptureIndex = load_index_factory(get(s, "ARCHIVER_WARC_CAPTURE_INDEX"))(crawler)
+        self.writer = RollingWarcWriter(
+            self.directory,
+            prefix=str(get(s, "ARCHIVER_WARC_PREFIX")),
+            version=self.version,
+            max_size=int(get(s, "ARCHIVER_WARC_MAX_SIZE")),
+            gzip_level=int(get(s, "ARCHIVER_WARC_GZIP_LEVEL")),
+            warcinfo_fields=self._warcinfo_fields,
+            on_close=self._file_closed,
+        )
+        self._pending: list[Deferred] = []
+        self.results: list[CheckResult] = []
+        if self.enabled:
+            crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+            crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+            crawler.signals.connect(self.engine_stopped, signal=signals.engine_stopped)
+            crawler.signals.connect(self.text_extracted, signal=archiver_signals.text_extracted)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcWriterExtension:
+        existing = getattr(crawler, "_archiver_warc_writer", None)
+        if existing is None:
+            existing = cls(crawler)
+            crawler._archiver_warc_writer = existing  # type: ignore[attr-defined]
+        return existing
+
+    # --- warcinfo -----------------------------------------------------------------------------------------
+    def _warcinfo_fields(self) -> list[tuple[str, object]]:
+        s = self.crawler.settings
+        software = (
+            f"archiver/{__version__} Scrapy/{scrapy.__version__} Twisted/{_dist_version('twisted')} "
+            f"warcio/{_dist_version('warcio')} Python/{platform.python_version()}"
+        )
+        fields: list[tuple[str, object]] = [
+            ("software", software),
+            ("format", f"WARC File Format {self.version}"),
+            ("conformsTo", CONFORMS_TO[self.version]),
+            ("hostname", safe_hostname()),
+            ("operator", get(s, "ARCHIVER_WARC_OPERATOR")),
+            ("contact", get(s, "ARCHIVER_CONTACT")),
+            ("isPartOf", get(s, "ARCHIVER_RUN_ID") or getattr(self.crawler.spider, "name", None)),
+            ("robots", "obey" if s.getbool("ROBOTSTXT_OBEY") else "ignore"),
+            ("http-header-user-agent", s.get("USER_AGENT")),
+        ]
+        for name in WARCINFO_SETTINGS:
+            value = s.get(name)
+            if isinstance(value, BaseSettings):
+                value = value.copy_to_dict()
+            if isinstance(value, dict | list | tuple):
+                value = repr(dict(value) if isinstance(value, dict) else list(value))
+            fields.append(("setting", f"{name}={value}"))
+        return fields
+
+    # --- capture ------------------------------------------------------------------------------------------
+    def capture(self, request: Request, response: Response) -> dict[str, Any] | None:
+        """Write one exchange (request, response or revisit, metadata); the location of its response record."""
+        if not self.enabled or "cached" in response.flags:
+            return None
+        now = datetime.now(UTC)
+        if self.version == WARC_1_0:
+            now = now.replace(microsecond=0)
+        body = response.body
+        truncated = "disconnect" if "dataloss" in response.flags else None
+        exchange = Exchange(
+            url=request.url,
+            method=request.method,
+            request_headers=_header_list(request.headers),
+            request_body=request.body or b"",
+            protocol=getattr(response, "protocol", None),
+            status=response.status,
+            response_headers=_header_list(response.headers),
+            body=body,
+            fetched_at=now,
+            ip_address=str(response.ip_address) if response.ip_address else None,
+            truncated=truncated,
+        )
+        digest = sha1_digest(body)
+        prior, profile = None, None
+        if response.status == 304:
+            prior = as_prior(self.index.last_capture(request.url))
+            profile = SERVER_NOT_MODIFIED if prior else None
+        elif response.status == 200 and body and not truncated:
+            prior = as_prior(self.index.find_by_digest(request.url, digest))
+            profile = IDENTICAL_PAYLOAD_DIGEST if prior else None
+        records = build_exchange(exchange, self.version, prior, profile)
+
+        links: list[str] = []
+        if body:
+            encodings = [
+                e.decode("latin-1") for v in response.headers.getlist(b"Content-Encoding") for e in v.split(b",")
+            ]
+            decoded = decode_body(body, encodings)
+            ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+            if decoded is not None:
+                links = outlinks(request.url, ctype, decoded)
+        meta_record = build_metadata(
+            request.url,
+            records.response.record_id,
+            provenance_fields(request.meta.get("archiver"), links),
+            now,
+            self.version,
+        )
+        written = self.writer.write([records.request, records.response, meta_record])
+        resp = written[1]
+        fetched_at = records.response.get("WARC-Date") or ""
+        payload_digest = records.response.get("WARC-Payload-Digest") or digest
+        header = response.headers.get
+        self.index.add_capture(
+            CaptureRef(
+                url=request.url,
+                record_id=resp.record_id,
+                fetched_at=fetched_at,
+                payload_digest=payload_digest,
+                warc_file=resp.warc_file,
+                offset=resp.offset,
+                length=resp.length,
+                status=response.status,
+                record_type=resp.record_type,
+                truncated=truncated is not None,
+                etag=(header(b"ETag") or b"").decode("latin-1") or None,
+                last_modified=(header(b"Last-Modified") or b"").decode("latin-1") or None,
+            )
+        )
+        self.stats.inc_value("warc/exchanges")
+        self.stats.inc_value(f"warc/records/{resp.record_type}")
+        self.stats.inc_value("warc/records", len(written))
+        self.stats.inc_value("warc/bytes", sum(w.length for w in written))
+        return {
+            "warc_file": resp.warc_file,
+            "offset": resp.offset,
+            "length": resp.length,
+            "record_id": resp.record_id,
+            "payload_digest": payload_digest,
+            "record_type": resp.record_type,
+            "fetched_at": fetched_at,
+        }
+
+    def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
+        """Answer `archiver.signals.text_extracted` with a conversion record."""
+        record = build_conversion(url, record_id, text, datetime.now(UTC), self.version)
+        self.writer.write([record])
+        self.stats.inc_value("warc/records/conversion")
+        self.stats.inc_value("warc/records")
+
+    # --- files --------------------------------------------------------------------------------------------
+    def spider_opened(self, spider: scrapy.Spider) -> None:
+        for rec in recover_dir(self.directory):
+            self.stats.inc_value("warc/recovered_files")
+            if rec.path is None:
+                logger.warning("WARC recovery: removed %s (no complete record)", rec.source)
+                continue
+            logger.warning(
+                "WARC recovery: %s closed after %d complete records (%d bytes cut)",
+                rec.path,
+                rec.records,
+                rec.dropped_bytes,
+            )
+            self._file_closed(rec.path)
+
+    async def spider_closed(self, spider: scrapy.Spider) -> None:
+        """Close the current file and wait until every closed file is indexed, checked and reported."""
+        self.writer.close()
+        await maybe_deferred_to_future(DeferredList(list(self._pending)))
+
+    def engine_stopped(self) -> None:
+        """Close a file opened by records written after spider_closed (late conversions), checking it in place."""
+        self.writer.on_close = None
+        final = self.writer.close()
+        if final is not None:
+            self._report(self._finalize(final))
+
+    def _file_closed(self, path: Path) -> None:
+        d = threads.deferToThread(self._finalize, path)
+        d.addCallback(self._report)
+        d.addErrback(lambda f: logger.error("WARC file %s: index/check failed: %s", path, f.getErrorMessage()))
+        self._pending.append(d)
+
+    def _finalize(self, path: Path) -> tuple[Path, CheckResult | None, str | None]:
+        error = None
+        try:
+            write_cdxj(path)
+        except Exception as e:
+            error = f"cdxj-indexer failed: {e!r}"
+        result = check_file(path, self.version) if self.check_on_close else None
+        return path, result, error
+
+    def _report(self, outcome: tuple[Path, CheckResult | None, str | None]) -> None:
+        path, result, error = outcome
+        problems = [str(p) for p in result.problems] if result else []
+        if error:
+            problems.append(f"{path}:0 - cdxj: {error}")
+        ok = not problems
+        records = result.records if result else 0
+        self.stats.inc_value("warc/files_closed")
+        if result:
+            self.results.append(result)
+        if ok:
+            logger.info("WARC file closed: %s (%d records, check passed)", path, records)
+        else:
+            self.stats.inc_value("warc/files_failed")
+            self.stats.inc_value("warc/problems", len(problems))
+            logger.error("WARC file %s FAILED the check: %d problems", path, len(problems))
+            for line in problems[:20]:
+                logger.error("WARC problem: %s", line)
+        self.crawler.signals.send_catch_log(
+            archiver_signals.warc_file_closed, path=str(path), ok=ok, problems=problems, records=records
+        )

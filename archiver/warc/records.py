@@ -1,0 +1,435 @@
+"""Pure builders for the WARC records archiver writes: request, response, revisit, metadata, conversion, warcinfo.
+
+Records are built in memory (Scrapy holds bodies in memory anyway) and serialized by `WarcRecord.to_bytes()`;
+digests are sha1 in base32 everywhere, so revisits match across runs and tools.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import uuid
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from urllib.parse import urljoin, urlsplit
+
+WARC_1_0 = "1.0"
+WARC_1_1 = "1.1"
+VERSIONS = (WARC_1_0, WARC_1_1)
+
+HTTP_REQUEST_TYPE = "application/http; msgtype=request"
+HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
+WARC_FIELDS_TYPE = "application/warc-fields"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+IDENTICAL_PAYLOAD_DIGEST = "identical-payload-digest"
+SERVER_NOT_MODIFIED = "server-not-modified"
+
+# Headers that describe the transfer, not the stored message: never written as received.
+_HOP_HEADERS = {b"transfer-encoding", b"content-length"}
+
+Header = tuple[str, str]
+RawHeader = tuple[bytes, bytes]
+
+
+def revisit_profile(version: str, profile: str) -> str:
+    """The revisit profile URI of a WARC version (`identical-payload-digest` or `server-not-modified`)."""
+    return f"http://netpreserve.org/warc/{version}/revisit/{profile}"
+
+
+def warc_date(when: datetime, version: str = WARC_1_1) -> str:
+    """A WARC-Date: microseconds in WARC/1.1, whole seconds in WARC/1.0, always UTC with Z."""
+    when = when.astimezone(UTC)
+    if version == WARC_1_0:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha1_digest(data: bytes) -> str:
+    """The `sha1:<base32>` digest of some bytes."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+
+
+def new_record_id() -> str:
+    """A fresh `<urn:uuid:...>` record id."""
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status (Scrapy does not keep the server's)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+@dataclass(slots=True)
+class WarcRecord:
+    """One WARC record: its named fields (without Content-Length) and its block."""
+
+    version: str
+    headers: list[Header]
+    block: bytes = b""
+    http_header_len: int = 0  # bytes of the block that are HTTP headers (0 if not an HTTP block)
+
+    def get(self, name: str) -> str | None:
+        """The first value of a WARC field, case-insensitive."""
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    @property
+    def record_id(self) -> str:
+        return self.get("WARC-Record-ID") or ""
+
+    @property
+    def type(self) -> str:
+        return self.get("WARC-Type") or ""
+
+    def to_bytes(self, extra: Sequence[Header] = ()) -> bytes:
+        """The record as written to a file (before compression), with extra fields appended."""
+        lines = [f"WARC/{self.version}"]
+        lines += [f"{k}: {v}" for k, v in [*self.headers, *extra]]
+        lines.append(f"Content-Length: {len(self.block)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        return head + self.block + b"\r\n\r\n"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What one HTTP exchange looked like on the wire, as far as Scrapy lets us see it."""
+
+    url: str
+    method: str
+    request_headers: list[RawHeader]
+    request_body: bytes
+    protocol: str | None
+    status: int
+    response_headers: list[RawHeader]
+    body: bytes
+    fetched_at: datetime
+    ip_address: str | None = None
+    truncated: str | None = None  # WARC-Truncated reason: length, time, disconnect, unspecified
+
+
+@dataclass(slots=True)
+class PriorCapture:
+    """An earlier capture a revisit refers to."""
+
+    record_id: str
+    url: str
+    fetched_at: str
+    payload_digest: str | None = None
+
+
+@dataclass(slots=True)
+class CaptureRecords:
+    """The records of one exchange, in the order they are written."""
+
+    request: WarcRecord
+    response: WarcRecord
+    extra: list[WarcRecord] = field(default_factory=list)
+
+    def all(self) -> list[WarcRecord]:
+        return [self.request, self.response, *self.extra]
+
+
+def _latin1(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _status_protocol(protocol: str | None) -> str:
+    """The HTTP version written in message lines: HTTP/1.0 and HTTP/1.1 as they were, HTTP/1.1 otherwise."""
+    if protocol and protocol.upper() in ("HTTP/1.0", "HTTP/1.1"):
+        return protocol.upper()
+    return "HTTP/1.1"
+
+
+def _warc_protocol(protocol: str | None) -> str | None:
+    if not protocol:
+        return None
+    p = protocol.lower()
+    return {"h2": "h2", "http/2": "h2", "http/2.0": "h2"}.get(p, p)
+
+
+def http_response_head(exchange: Exchange) -> bytes:
+    """Status line and headers of the response as stored: every value kept, Content-Length of the stored body."""
+    proto = _status_protocol(exchange.protocol)
+    lines = [f"{proto} {exchange.status} {reason_phrase(exchange.status)}"]
+    for name, value in exchange.response_headers:
+        if name.lower() in _HOP_HEADERS:
+            continue
+        lines.append(f"{_latin1(name)}: {_latin1(value)}")
+    lines.append(f"Content-Length: {len(exchange.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def http_request_head(exchange: Exchange) -> bytes:
+    """Request line (path and query) and the headers as sent, Host last."""
+    parts = urlsplit(exchange.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proto = _status_protocol(exchange.protocol)
+    lines = [f"{exchange.method} {target} {proto}"]
+    has_length = False
+    for name, value in exchange.request_headers:
+        lname = name.lower()
+        if lname in (b"host", b"transfer-encoding"):
+            continue
+        has_length = has_length or lname == b"content-length"
+        lines.append(f"{_latin1(name)}: {_latin1(value)}")
+    if exchange.request_body and not has_length:
+        lines.append(f"Content-Length: {len(exchange.request_body)}")
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port and parts.port != default_port:
+        host = f"{host}:{parts.port}"
+    lines.append(f"Host: {host}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _date_for_version(date: str, version: str) -> str:
+    """A WARC-Date written by another run, cut to whole seconds for WARC/1.0."""
+    return re.sub(r"\.\d+Z$", "Z", date) if version == WARC_1_0 else date
+
+
+def _common(rtype: str, exchange: Exchange, version: str, date: str, record_id: str) -> list[Header]:
+    headers = [
+        ("WARC-Type", rtype),
+        ("WARC-Record-ID", record_id),
+        ("WARC-Date", date),
+        ("WARC-Target-URI", exchange.url),
+    ]
+    if exchange.ip_address:
+        headers.append(("WARC-IP-Address", exchange.ip_address))
+    return headers
+
+
+def build_exchange(
+    exchange: Exchange,
+    version: str = WARC_1_1,
+    revisit_of: PriorCapture | None = None,
+    revisit_profile_name: str | None = None,
+) -> CaptureRecords:
+    """Request + response (or revisit) records of one exchange, linked both ways, same WARC-Date."""
+    date = warc_date(exchange.fetched_at, version)
+    req_id, resp_id = new_record_id(), new_record_id()
+    head = http_response_head(exchange)
+    payload_digest = sha1_digest(exchange.body)
+    protocol = _warc_protocol(exchange.protocol)
+
+    if revisit_of is not None and revisit_profile_name is not None:
+        block = head
+        resp_headers = _common("revisit", exchange, version, date, resp_id)
+        resp_headers += [
+            ("WARC-Concurrent-To", req_id),
+            ("Content-Type", HTTP_RESPONSE_TYPE),
+            ("WARC-Profile", revisit_profile(version, revisit_profile_name)),
+            ("WARC-Refers-To", revisit_of.record_id),
+            ("WARC-Refers-To-Target-URI", revisit_of.url),
+            ("WARC-Refers-To-Date", _date_for_version(revisit_of.fetched_at, version)),
+        ]
+        digest = payload_digest if revisit_profile_name == IDENTICAL_PAYLOAD_DIGEST else revisit_of.payload_digest
+        if digest:
+            resp_headers.append(("WARC-Payload-Digest", digest))
+        if revisit_profile_name == IDENTICAL_PAYLOAD_DIGEST:
+            resp_headers.append(("WARC-Truncated", "length"))
+    else:
+        block = head + exchange.body
+        resp_headers = _common("response", exchange, version, date, resp_id)
+        resp_headers += [
+            ("WARC-Concurrent-To", req_id),
+            ("Content-Type", HTTP_RESPONSE_TYPE),
+            ("WARC-Payload-Digest", payload_digest),
+        ]
+        if exchange.truncated:
+            resp_headers.append(("WARC-Truncated", exchange.truncated))
+    if protocol:
+        resp_headers.append(("WARC-Protocol", protocol))
+    resp_headers.append(("WARC-Block-Digest", sha1_digest(block)))
+    response = WarcRecord(version, resp_headers, block, len(head))
+
+    req_head = http_request_head(exchange)
+    req_block = req_head + exchange.request_body
+    req_headers = _common("request", exchange, version, date, req_id)
+    req_headers += [
+        ("WARC-Concurrent-To", resp_id),
+        ("Content-Type", HTTP_REQUEST_TYPE),
+        ("WARC-Payload-Digest", sha1_digest(exchange.request_body)),
+    ]
+    if protocol:
+        req_headers.append(("WARC-Protocol", protocol))
+    req_headers.append(("WARC-Block-Digest", sha1_digest(req_block)))
+    request = WarcRecord(version, req_headers, req_block, len(req_head))
+    return CaptureRecords(request=request, response=response)
+
+
+def warc_fields(fields: Iterable[tuple[str, object]]) -> bytes:
+    """An application/warc-fields block; values on one line (newlines escaped), empty values left out."""
+    lines = []
+    for name, value in fields:
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\r", "\\r").replace("\n", "\\n")
+        lines.append(f"{name}: {text}\r\n")
+    return "".join(lines).encode("utf-8")
+
+
+def build_metadata(
+    url: str,
+    concurrent_to: str,
+    fields: Iterable[tuple[str, object]],
+    when: datetime,
+    version: str = WARC_1_1,
+) -> WarcRecord:
+    """A metadata record (application/warc-fields) about the capture `concurrent_to`."""
+    block = warc_fields(fields)
+    headers = [
+        ("WARC-Type", "metadata"),
+        ("WARC-Record-ID", new_record_id()),
+        ("WARC-Date", warc_date(when, version)),
+        ("WARC-Target-URI", url),
+        ("WARC-Concurrent-To", concurrent_to),
+        ("Content-Type", WARC_FIELDS_TYPE),
+        ("WARC-Block-Digest", sha1_digest(block)),
+    ]
+    return WarcRecord(version, headers, block)
+
+
+def provenance_fields(archiver_meta: dict | None, outlinks: Sequence[str]) -> list[tuple[str, object]]:
+    """The warc-fields of a capture's metadata record: article, role, via, hop, each dump that named it, outlinks."""
+    meta = archiver_meta or {}
+    fields: list[tuple[str, object]] = [
+        ("article-id", meta.get("article_id")),
+        ("role", meta.get("role")),
+        ("via", meta.get("via")),
+        ("hop", meta.get("hop")),
+    ]
+    for dump in meta.get("dumps") or ():
+        fields.append(
+            (
+                "dump",
+                json.dumps(
+                    {"file": dump.get("file"), "feed_time": dump.get("feed_time"), "title": dump.get("title")},
+                    ensure_ascii=False,
+                ),
+            )
+        )
+    fields += [("outlink", link) for link in outlinks]
+    return fields
+
+
+def build_conversion(url: str, refers_to: str, text: str, when: datetime, version: str = WARC_1_1) -> WarcRecord:
+    """A conversion record with the text extracted from the response `refers_to`."""
+    block = text.encode("utf-8")
+    digest = sha1_digest(block)
+    headers = [
+        ("WARC-Type", "conversion"),
+        ("WARC-Record-ID", new_record_id()),
+        ("WARC-Date", warc_date(when, version)),
+        ("WARC-Target-URI", url),
+        ("WARC-Refers-To", refers_to),
+        ("Content-Type", TEXT_TYPE),
+        ("WARC-Payload-Digest", digest),
+        ("WARC-Block-Digest", digest),
+    ]
+    return WarcRecord(version, headers, block)
+
+
+def build_warcinfo(
+    filename: str, fields: Iterable[tuple[str, object]], when: datetime, version: str = WARC_1_1
+) -> WarcRecord:
+    """The warcinfo record that opens a file."""
+    block = warc_fields(fields)
+    headers = [
+        ("WARC-Type", "warcinfo"),
+        ("WARC-Record-ID", new_record_id()),
+        ("WARC-Date", warc_date(when, version)),
+        ("WARC-Filename", filename),
+        ("Content-Type", WARC_FIELDS_TYPE),
+        ("WARC-Block-Digest", sha1_digest(block)),
+    ]
+    return WarcRecord(version, headers, block)
+
+
+# --- content helpers -------------------------------------------------------------------------------------
+
+
+def decode_body(body: bytes, encodings: Sequence[str]) -> bytes | None:
+    """The body with gzip/deflate/identity Content-Encodings undone (last applied first); None if impossible."""
+    data = body
+    for enc in reversed([e.strip().lower() for e in encodings if e.strip()]):
+        try:
+            if enc in ("gzip", "x-gzip"):
+                data = zlib.decompressobj(wbits=47).decompress(data)
+            elif enc == "deflate":
+                try:
+                    data = zlib.decompress(data)
+                except zlib.error:
+                    data = zlib.decompressobj(wbits=-15).decompress(data)
+            elif enc != "identity":
+                return None
+        except zlib.error:
+            return None
+    return data
+
+
+_HTML_LINK = re.compile(rb"""<(?:a|img)\b[^>]*?\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_REF_LINK = re.compile(r"""<a\b[^>]*?href\s*=\s*"([^"]+)"[^>]*rel\s*=\s*"(?:ArticleRef|CommentRef)\"""", re.I)
+
+
+def _unique(links: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for link in links:
+        if link and link not in seen:
+            seen[link] = None
+    return list(seen)
+
+
+def html_outlinks(base_url: str, html: bytes) -> list[str]:
+    """http(s) a/@href and img/@src of an HTML page, absolute, in page order, without duplicates."""
+    links = []
+    for m in _HTML_LINK.finditer(html):
+        raw = (m.group(1) if m.group(1) is not None else m.group(2)).decode("utf-8", "replace").strip()
+        if not raw or raw.startswith(("#", "javascript:", "mailto:", "data:")):
+            continue
+        link = urljoin(base_url, raw.replace("&amp;", "&"))
+        if link.startswith(("http://", "https://")):
+            links.append(link)
+    return _unique(links)
+
+
+def api_outlinks(data: bytes) -> list[str]:
+    """ArticleRef/CommentRef URLs in DW API JSON: reference objects and `rel` links inside HTML strings."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return []
+    links: list[str] = []
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if str(node.get("type", "")).endswith(("ArticleRef", "CommentRef")) and isinstance(node.get("url"), str):
+                links.append(node["url"])
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, str) and "Ref" in node and "<a" in node:
+            links.extend(_REF_LINK.findall(node))
+    return _unique(links)
+
+
+def outlinks(url: str, content_type: str, body: bytes) -> list[str]:
+    """Outlinks of a decoded body by its type: HTML a/img links, API JSON article references, else none."""
+    ctype = content_type.lower()
+    if "html" in ctype:
+        return html_outlinks(url, body)
+    if "json" in ctype:
+        return api_outlinks(body)
+    return []

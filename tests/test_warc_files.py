@@ -1,0 +1,160 @@
+"""Rolling files and crash safety: rollover by size, SIGKILL mid-crawl, recovery that never touches live files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warc_support import Server, items, run_crawl
+
+from archiver.warc.check import check_file, iter_raw_records, parse_record
+from archiver.warc.records import build_conversion
+from archiver.warc.recover import orphans, recover_dir, recover_file
+from archiver.warc.writer import RollingWarcWriter, safe_hostname
+
+
+def records_of(path: Path) -> list:
+    return [parse_record(raw.data) for raw in iter_raw_records(path)]
+
+
+def test_rollover_gives_several_valid_files_each_starting_with_warcinfo(tmp_path):
+    with Server() as server:
+        urls = [f"{server.base}/big/20?k={i}" for i in range(12)]
+        result = run_crawl(tmp_path, urls, settings={"ARCHIVER_WARC_MAX_SIZE": "60000", "CONCURRENT_REQUESTS": "4"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    files = sorted((tmp_path / "out" / "warc").glob("*.warc.gz"))
+    assert len(files) >= 4
+    serials = [f.name.split("-")[2] for f in files]
+    assert serials == [f"{i:05d}" for i in range(len(files))]
+    for f in files:
+        recs = records_of(f)
+        assert recs[0].get("WARC-Type") == "warcinfo"
+        assert recs[0].get("WARC-Filename") == f.name
+        assert check_file(f).ok
+        ids = {r.get("WARC-Record-ID") for r in recs}
+        # the records of one exchange never span two files
+        for r in recs:
+            if r.get("WARC-Type") in ("request", "response", "metadata"):
+                assert r.get("WARC-Concurrent-To") in ids
+        assert f.stat().st_size <= 60000 or len(recs) == 4
+        assert (f.parent / (f.name + ".cdxj")).exists()
+    assert subprocess.run(["warcio", "check", *map(str, files)], capture_output=True).returncode == 0
+    caps = [it["capture"] for it in items(tmp_path)]
+    assert len(caps) == 12 and {c["warc_file"] for c in caps} <= {f.name for f in files}
+
+
+def test_sigkill_mid_crawl_then_the_next_run_recovers(tmp_path):
+    with Server() as server:
+        urls = [f"{server.base}/slow/{i}" for i in range(3000)]
+        proc = run_crawl(tmp_path, urls, settings={"CONCURRENT_REQUESTS": "8"}, wait=False)
+        warc_dir = tmp_path / "out" / "warc"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            opened = list(warc_dir.glob("*.open")) if warc_dir.exists() else []
+            if opened and opened[0].stat().st_size > 100_000:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        (orphan,) = list(warc_dir.glob("*.warc.gz.open"))
+        assert orphans(warc_dir) == [orphan]
+
+        again = run_crawl(
+            tmp_path / "again", [f"{server.base}/page"], settings={"ARCHIVER_OUTPUT_DIR": str(tmp_path / "out")}
+        )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "WARC recovery:" in again.stderr
+    assert not list(warc_dir.glob("*.open"))
+    files = sorted(warc_dir.glob("*.warc.gz"))
+    assert len(files) == 2
+    for f in files:
+        result = check_file(f)
+        assert result.ok, [str(p) for p in result.problems]
+        assert (f.parent / (f.name + ".cdxj")).exists()
+    assert subprocess.run(["warcio", "check", *map(str, files)], capture_output=True).returncode == 0
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def written_file(tmp_path: Path, n: int) -> Path:
+    writer = RollingWarcWriter(tmp_path / "src")
+    for i in range(n):
+        writer.write(
+            [build_conversion(f"https://example.org/{i}", "<urn:uuid:x>", "文本 " * 200 * (i + 1), datetime.now(UTC))]
+        )
+    return writer.close()
+
+
+def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
+    complete = written_file(tmp_path, 5)
+    offsets = [raw.offset for raw in iter_raw_records(complete)]
+    size = complete.stat().st_size
+    warc_dir = tmp_path / "warc"
+    warc_dir.mkdir()
+    pid = dead_pid()
+    for k, cut in enumerate((offsets[-1] + 7, (offsets[-1] + size) // 2, size - 3)):
+        name = f"archiver-2024010100000000{k}-00000-{safe_hostname()}-{pid}.warc.gz.open"
+        data = complete.read_bytes()[:cut]
+        (warc_dir / name).write_bytes(data)
+    out = subprocess.run(
+        [sys.executable, "-m", "scrapy", "warc-recover", str(warc_dir)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.count("5 records kept") == 3 and out.stdout.count("valid") == 3
+    for f in warc_dir.glob("*.warc.gz"):
+        assert f.stat().st_size == offsets[-1]
+        assert check_file(f).ok
+
+
+def test_recovery_never_touches_a_live_writer(tmp_path):
+    warc_dir = tmp_path / "warc"
+    # our own writer, still open (locked)
+    writer = RollingWarcWriter(warc_dir)
+    writer.write([build_conversion("https://example.org/", "<urn:uuid:x>", "text", datetime.now(UTC))])
+    # a file named after a live process of this host (not locked)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        src = written_file(tmp_path, 2)
+        live = warc_dir / f"archiver-20240101000000000-00000-{safe_hostname()}-{sleeper.pid}.warc.gz.open"
+        shutil.copy(src, live)
+        other_host = warc_dir / f"archiver-20240101000000000-00000-elsewhere-{dead_pid()}.warc.gz.open"
+        shutil.copy(src, other_host)
+        before = {p: p.read_bytes() for p in warc_dir.iterdir()}
+        assert recover_dir(warc_dir) == []
+        assert {p: p.read_bytes() for p in warc_dir.iterdir()} == before
+        out = subprocess.run(
+            [sys.executable, "-m", "scrapy", "warc-recover", str(live)], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and "not recovered" in out.stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert live.exists()
+    rec = recover_file(live)  # its process is gone now
+    assert rec.path is not None and check_file(rec.path).ok
+    final = writer.close()
+    assert final is not None and check_file(final).ok
+    assert os.getpid() == writer.pid
+
+
+def test_a_conversion_sent_while_closing_still_ends_in_a_closed_valid_file(tmp_path):
+    with Server() as server:
+        result = run_crawl(tmp_path, [server.base + "/page"], spider_args={"late": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    warc_dir = tmp_path / "out" / "warc"
+    assert not list(warc_dir.glob("*.open"))
+    files = sorted(warc_dir.glob("*.warc.gz"))
+    recs = [r for f in files for r in records_of(f)]
+    assert any(r.get("WARC-Type") == "conversion" and r.block == b"late text" for r in recs)
+    assert all(check_file(f).ok for f in files)
+    assert "ERROR" not in result.stderr

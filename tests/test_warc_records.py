@@ -1,0 +1,93 @@
+"""The pure record builders: HTTP heads as stored, dates per version, outlinks of DW pages and API JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archiver.warc.records import (
+    Exchange,
+    PriorCapture,
+    api_outlinks,
+    build_exchange,
+    decode_body,
+    html_outlinks,
+    http_request_head,
+    http_response_head,
+    reason_phrase,
+    revisit_profile,
+    warc_date,
+)
+
+SAMPLES = Path(__file__).parent / "data" / "dw-samples"
+WHEN = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def exchange(**kw) -> Exchange:
+    base = dict(
+        url="https://api.dw.com/api/detail/article/1?x=1&y=%20",
+        method="GET",
+        request_headers=[(b"Accept", b"*/*"), (b"Cookie", b"a=1")],
+        request_body=b"",
+        protocol="HTTP/1.1",
+        status=200,
+        response_headers=[
+            (b"Set-Cookie", b"a=1"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"Content-Length", b"999"),
+            (b"Set-Cookie", b"b=2"),
+        ],
+        body=b"hello",
+        fetched_at=WHEN,
+    )
+    return Exchange(**(base | kw))
+
+
+def test_response_head_keeps_repeats_drops_transfer_encoding_and_rewrites_length():
+    head = http_response_head(exchange()).decode()
+    assert head == "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\n"
+    assert http_response_head(exchange(status=599, protocol="h2")).startswith(b"HTTP/1.1 599 Unknown\r\n")
+    assert reason_phrase(304) == "Not Modified"
+
+
+def test_request_head_has_path_query_and_host_last():
+    head = http_request_head(exchange()).decode()
+    assert head.startswith("GET /api/detail/article/1?x=1&y=%20 HTTP/1.1\r\n")
+    assert head.endswith("Cookie: a=1\r\nHost: api.dw.com\r\n\r\n")
+    assert "Host: 127.0.0.1:8080\r\n" in http_request_head(exchange(url="http://127.0.0.1:8080/")).decode()
+
+
+def test_dates_and_profiles_per_version():
+    assert warc_date(WHEN, "1.1") == "2024-05-01T12:00:00.123456Z"
+    assert warc_date(WHEN, "1.0") == "2024-05-01T12:00:00Z"
+    assert (
+        revisit_profile("1.0", "server-not-modified") == "http://netpreserve.org/warc/1.0/revisit/server-not-modified"
+    )
+    prior = PriorCapture("<urn:uuid:1>", "https://x/", "2024-01-01T00:00:00.5Z", "sha1:AAAA")
+    recs = build_exchange(exchange(fetched_at=WHEN.replace(microsecond=0)), "1.0", prior, "identical-payload-digest")
+    assert recs.response.get("WARC-Refers-To-Date") == "2024-01-01T00:00:00Z"
+    assert recs.response.block.endswith(b"\r\n\r\n") and b"hello" not in recs.response.block
+
+
+def test_outlinks_of_real_dw_samples():
+    links = api_outlinks((SAMPLES / "api" / "search-global_languageId-15.json").read_bytes())
+    assert "https://api.dw.com/api/detail/article/63026167" in links
+    assert len(links) == len(set(links))
+    page = max((SAMPLES / "html").glob("*.html"), key=lambda p: p.stat().st_size)
+    links = html_outlinks("https://www.dw.com/de/x/a-1", page.read_bytes())
+    assert links and all(link.startswith(("http://", "https://")) for link in links)
+    inline = b'<p><a href="https://api.dw.com/api/detail/article/2" rel="ArticleRef">x</a></p>'
+    assert api_outlinks(b'{"body": [{"text": "' + inline.replace(b'"', b'\\"') + b'"}]}') == [
+        "https://api.dw.com/api/detail/article/2"
+    ]
+
+
+def test_decode_body():
+    import gzip
+    import zlib
+
+    assert decode_body(gzip.compress(b"abc"), ["gzip"]) == b"abc"
+    assert decode_body(zlib.compress(b"abc"), ["deflate"]) == b"abc"
+    assert decode_body(b"abc", []) == b"abc"
+    assert decode_body(b"abc", ["br"]) is None
+    assert decode_body(b"not gzip", ["gzip"]) is None

@@ -28,6 +28,4 @@ DUPEFILTER_CLASS = "archiver.distributed.dupefilter.ExpiringDupeFilter"
 # Revisits name captures made by any worker in any run.
 ARCHIVER_WARC_CAPTURE_INDEX = "archiver.distributed.digests:capture_index"
 
-# An acknowledged job's item must survive kill -9: item files are written without buffer.
-FEED_STORAGES = {"": "archiver.distributed.feedstorage.UnbufferedFileFeedStorage"}
-FEED_STORAGES["file"] = FEED_STORAGES[""]
+# Item files stay unbuffered (settings.default's FEED_STORAGES): an acknowledged job's item survives kill -9.

@@ -11,9 +11,6 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archiver import config
-from archiver.distributed.connection import client, keys
-from archiver.distributed.feeder import Feeder
-from archiver.distributed.queue import JobQueue
 
 
 class Command(ScrapyCommand):
@@ -45,6 +42,11 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         settings = self.settings
         assert settings is not None
+        # Imported here: every `scrapy` command loads this module, and redis is the optional [distributed] extra.
+        from archiver.distributed.connection import client, keys
+        from archiver.distributed.feeder import Feeder
+        from archiver.distributed.queue import JobQueue
+
         conn = client(settings)
         if opts.status:
             status = JobQueue(conn, keys(settings)).status()

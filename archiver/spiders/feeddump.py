@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +38,18 @@ READ_BATCH = 256
 
 
 def bundled_dumps() -> str:
-    """The sample dumps shipped in the package: the main job's default input."""
-    return str(resources.files("archiver").joinpath("data", "sample-dumps"))
+    """The sample dumps shipped in the package (the main job's default input), as a real folder.
+
+    Inside a zipped egg (scrapyd) they are no folder on disk: they are copied to a temporary one.
+    """
+    sample = resources.files("archiver").joinpath("data", "sample-dumps")
+    if isinstance(sample, Path) and sample.is_dir():
+        return str(sample)
+    folder = Path(tempfile.mkdtemp(prefix="archiver-sample-dumps-"))
+    for entry in sample.iterdir():
+        if entry.is_file():
+            (folder / entry.name).write_bytes(entry.read_bytes())
+    return str(folder)
 
 
 # Every status but the redirects reaches the callbacks; redirects are followed (in scope only, see
@@ -202,7 +214,8 @@ class FeedDumpSpider(Spider):
     async def job_failed(self, failure: Failure) -> AsyncIterator[ArticleItem]:
         """The first exchange gave no response: the rest of the job is still archived."""
         request = failure.request  # type: ignore[attr-defined]
-        first = Fetched(url=request.url, role=request.meta["archiver"]["role"], error=failure_reason(failure))
+        url = (request.meta.get("redirect_urls") or [request.url])[0]  # the URL asked for, not a redirect target
+        first = Fetched(url=url, role=request.meta["archiver"]["role"], error=failure_reason(failure))
         async for item in self._finish(request.meta["job"], first):
             yield item
 

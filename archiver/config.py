@@ -7,6 +7,7 @@ Components read their settings through `get()`, so a project that does not start
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,11 @@ SETTINGS: tuple[Setting, ...] = (
         "ARCHIVER_RETRY_BACKOFF", 1.0, "Seconds before the first retry of a failed exchange; doubles with each retry."
     ),
     Setting("ARCHIVER_RETRY_WAIT_MAX", 120.0, "Longest wait before a retry, also for a server's Retry-After."),
+    Setting(
+        "ARCHIVER_REFERENCE_CLAIMS",
+        None,
+        "`module:factory(crawler)` of a claim shared by workers, so a cited article is fetched by one of them.",
+    ),
     Setting(
         "ARCHIVER_MAX_REFERENCES",
         200,
@@ -186,6 +192,12 @@ def get(settings: BaseSettings, name: str) -> Any:
 def get_list(settings: BaseSettings, name: str) -> list[str]:
     """A list setting, also when given on the command line as `a,b,c`."""
     return settings.getlist(name, _BY_NAME[name].default)
+
+
+def load_factory(path: str) -> Any:
+    """The object a factory setting names, as `module:name` or `module.name`."""
+    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def output_dir(settings: BaseSettings) -> Path:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from archiver.errors import ArchiverError
 from archiver.extract import chinese_script, iso_utc
 
 __all__ = [
@@ -30,16 +31,12 @@ CHINESE_LANGUAGE_ID = 4
 REF_TYPES = ("ArticleRef", "CommentRef")
 
 
-class ApiError(ValueError):
-    """An API response that cannot be read as a DW detail object; `reason` says why."""
+class ApiError(ArchiverError, ValueError):
+    """An API response that cannot be read as a DW detail object; `source` names it, `reason` says why."""
 
-    def __init__(self, source: str | int | None, reason: str) -> None:
-        super().__init__(f"{source}: {reason}" if source is not None else reason)
-        self.source = source
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type, tuple[str | int | None, str]]:
-        return type(self), (self.source, self.reason)
+    @property
+    def source(self) -> str | int | None:
+        return self.subject
 
 
 class ApiImage(NamedTuple):

@@ -23,6 +23,8 @@ from lxml.cssselect import CSSSelector
 from trafilatura.settings import DEFAULT_CONFIG, Extractor
 from trafilatura.utils import load_html
 
+from archiver.errors import ArchiverError
+
 __all__ = [
     "DW_OPTIONS",
     "DwExtraction",
@@ -35,16 +37,12 @@ __all__ = [
 ]
 
 
-class ExtractError(ValueError):
-    """The document is not an HTML page that anything can be extracted from."""
+class ExtractError(ArchiverError, ValueError):
+    """The document is not an HTML page that anything can be extracted from; `url` names it."""
 
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
-        self.url = url
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return type(self), (self.url, self.reason)
+    @property
+    def url(self) -> str:
+        return self.subject
 
 
 @dataclass(slots=True)

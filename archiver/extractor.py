@@ -20,6 +20,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 
 from archiver import config
+from archiver.errors import ArchiverError
 from archiver.extract import PageText, extract_page
 
 __all__ = ["ExtractionFailed", "Extractor"]
@@ -28,16 +29,12 @@ logger = logging.getLogger(__name__)
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 
-class ExtractionFailed(RuntimeError):
-    """A page could not be extracted: its worker died or it ran past the time limit."""
+class ExtractionFailed(ArchiverError, RuntimeError):
+    """A page could not be extracted: its worker died or it ran past the time limit; `url` names it."""
 
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
-        self.url = url
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return type(self), (self.url, self.reason)
+    @property
+    def url(self) -> str:
+        return self.subject
 
 
 class Extractor:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urljoin
 
+from archiver.errors import ArchiverError
+
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 API_URL = "https://api.dw.com/api/detail/article/{}"
 PAGE_HOST = "https://www.dw.com"
@@ -42,14 +44,15 @@ HIDDEN = "hidden"
 SYMLINKED_FOLDER = "symlinked folder"
 
 
-class DumpError(Exception):
+class DumpError(ArchiverError):
     """A file that is not a readable feed dump; names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
+        super().__init__(str(path), reason, detail)
+
+    @property
+    def path(self) -> str:
+        return self.subject
 
 
 @dataclass(frozen=True, slots=True)

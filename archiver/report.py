@@ -204,9 +204,9 @@ class RunReport:
             f"run {report['run_id']} finished ({report['finish_reason']})",
             f"  dumps: {d['read']} read, {d['duplicate']} duplicate, {d['skipped']} skipped, {d['failed']} failed",
             f"  articles: {a['complete']} complete, {a['partial']} partial, {a['failed']} failed,"
-            f" {a['unchanged']} unchanged of {a['planned']} planned",
+            f" {a.get('unchanged', 0)} unchanged of {a['planned']} planned",
             f"  references: {r['complete']} complete, {r['partial']} partial, {r['failed']} failed,"
-            f" {r['unchanged']} unchanged",
+            f" {r.get('unchanged', 0)} unchanged",
             f"  images: {report['images'].get('archived', 0)} archived, {report['images'].get('failed', 0)} failed",
             f"  bytes: {report['bytes']}, items written: {report['items_written']}",
             f"  WARC files: {len(report['warc_files'])}, failing checks: "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +75,8 @@ class RunPlan:
         self.run_id: str = settings["ARCHIVER_RUN_ID"]
         self.recheck_after = float(config.get(settings, "ARCHIVER_RECHECK_AFTER"))
         self.output_dir = config.output_dir(settings)
+        factory = config.get(settings, "ARCHIVER_REFERENCE_CLAIMS")
+        self.shared_claim: Callable[[int], bool] | None = config.load_factory(factory)(crawler) if factory else None
         self.planned = 0
 
     @classmethod
@@ -231,6 +233,9 @@ class RunPlan:
 
     def claim_reference(self, article_id: int, via: int, depth: int) -> bool:
         """Whether a cited article's API is fetched now: once per id, and again only when due."""
+        if self.shared_claim is not None and not self.shared_claim(article_id):
+            self.stats.inc_value("archiver/references/claimed_elsewhere")
+            return False
         claim = self.state.claim_article(
             article_id,
             kind="reference",

@@ -39,4 +39,7 @@ class ScopeMiddleware:
         reason = out_of_scope(parsed.scheme, parsed.hostname, self.allowed)
         if reason:
             self.stats.inc_value("archiver/scope/refused")
+            via = request.meta.get("redirect_urls")
+            if via:  # the server sent us off the list: its answer, not the dump's URL, so worth a retry
+                raise IgnoreRequest(f"redirect off-site: {reason}: {request.url} (from {via[-1]})")
             raise IgnoreRequest(f"out of scope: {reason}: {request.url}")

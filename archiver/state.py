@@ -180,6 +180,24 @@ class CaptureRow:
     record_type: str | None = "response"
     run_id: str | None = None
 
+    @classmethod
+    def from_ref(cls, ref: Any, run_id: str | None = None) -> CaptureRow:
+        """The row of a written record (a warc CaptureRef or a CaptureRow); `run_id` when it names none."""
+        return cls(
+            url=ref.url,
+            fetched_at=ref.fetched_at,
+            status=ref.status,
+            payload_digest=ref.payload_digest,
+            record_id=ref.record_id,
+            warc_file=ref.warc_file,
+            offset=ref.offset,
+            length=ref.length,
+            etag=getattr(ref, "etag", None),
+            last_modified=getattr(ref, "last_modified", None),
+            record_type=getattr(ref, "record_type", None) or "response",
+            run_id=getattr(ref, "run_id", None) or run_id,
+        )
+
 
 @dataclass(slots=True)
 class FailureRow:
@@ -813,22 +831,7 @@ class StateCaptureIndex:
 
     def add_capture(self, ref: Any) -> None:
         """Record a written record (a CaptureRef or CaptureRow); validators and run id when it has them."""
-        self.state.add_capture(
-            CaptureRow(
-                url=ref.url,
-                fetched_at=ref.fetched_at,
-                status=ref.status,
-                payload_digest=ref.payload_digest,
-                record_id=ref.record_id,
-                warc_file=ref.warc_file,
-                offset=ref.offset,
-                length=ref.length,
-                etag=getattr(ref, "etag", None),
-                last_modified=getattr(ref, "last_modified", None),
-                record_type=getattr(ref, "record_type", None) or "response",
-                run_id=getattr(ref, "run_id", None) or self.state.run_id,
-            )
-        )
+        self.state.add_capture(CaptureRow.from_ref(ref, self.state.run_id))
 
 
 def capture_index(crawler: Any) -> StateCaptureIndex:

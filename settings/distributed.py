@@ -25,6 +25,9 @@ SCHEDULER_QUEUE_CLASS = "scrapy_redis.queue.FifoQueue"
 # Bounded dupefilter: an expiring key per fingerprint instead of scrapy-redis's ever-growing set.
 DUPEFILTER_CLASS = "archiver.distributed.dupefilter.ExpiringDupeFilter"
 
+# A cited article is fetched by the first worker that claims it (per recheck period), not by every worker.
+ARCHIVER_REFERENCE_CLAIMS = "archiver.distributed.source:reference_claims"
+
 # Revisits name captures made by any worker in any run.
 ARCHIVER_WARC_CAPTURE_INDEX = "archiver.distributed.digests:capture_index"
 

@@ -179,6 +179,24 @@ def test_readme_main_command_runs_offline_on_the_bundled_sample(tmp_path):
     assert {i["status"] for i in got} == {"complete"}
 
 
+def test_arguments_limit_media_refs_depth_and_feed_time_window(standin, tmp_path):
+    folder = subset(tmp_path, SOME)
+    times = {r.entry.article_id: r.entry.feed_time for r in iter_dumps([folder]) if r.entry}
+    limited = run_crawl(tmp_path / "a", standin, folder, args={"limit": 3, "media": 0, "refs_depth": 0})
+    items = limited.items()
+    assert len(items) == 3 and all(i["kind"] != "reference" for i in items)
+    assert not [c for i in items for c in i["captures"] if c["role"] == "image"]
+    assert limited.report()["dumps"]["skipped"] == len(SOME) - 3  # over the limit: left for a later run
+
+    ordered = sorted(times.values())
+    since, until = ordered[3], ordered[8]
+    window = run_crawl(
+        tmp_path / "b", standin, folder, args={"since": since.isoformat(), "until": until.isoformat(), "refs_depth": 0}
+    )
+    expected = {i for i, t in times.items() if since <= t < until}
+    assert {i["article_id"] for i in window.items()} == expected and expected
+
+
 @pytest.mark.parametrize("kill_after_items", [1, 60])
 def test_kill_9_loses_nothing_and_duplicates_nothing(standin, tmp_path, kill_after_items):
     out = tmp_path / "out"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from dw_facts import API_KEYS
 
 from archiver.feeddump import iter_dumps
 from archiver.standin import jackson
@@ -19,22 +20,6 @@ from archiver.standin.images import image_bytes
 DATA = Path(__file__).parent / "data"
 DUMPS = DATA / "feed-dumps"
 SAMPLE_ID = 71613509  # has a byline, subheadings, an image with caption and seven ArticleRef links
-API_KEYS = [
-    "type",
-    "id",
-    "languageId",
-    "trackingInfo",
-    "mainContent",
-    "name",
-    "teaser",
-    "categoryName",
-    "text",
-    "permaLink",
-    "displayDate",
-    "body",
-    "referenceGroups",
-    "commentsEnabled",
-]
 
 
 @pytest.fixture(scope="module")

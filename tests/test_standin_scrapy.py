@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from dw_facts import API_KEYS
 from w3lib.url import safe_url_string
 
 from archiver.feeddump import iter_dumps
@@ -18,22 +19,6 @@ from archiver.standin.server import Reply, Responder
 
 DUMPS = Path(__file__).parent / "data" / "feed-dumps"
 SAMPLE_ID = 71613509
-API_KEYS = [
-    "type",
-    "id",
-    "languageId",
-    "trackingInfo",
-    "mainContent",
-    "name",
-    "teaser",
-    "categoryName",
-    "text",
-    "permaLink",
-    "displayDate",
-    "body",
-    "referenceGroups",
-    "commentsEnabled",
-]
 NO_REDIRECT = {"dont_redirect": True, "handle_httpstatus_all": True}
 
 

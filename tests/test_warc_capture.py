@@ -9,26 +9,13 @@ from pathlib import Path
 
 import pytest
 from cdxj_indexer.main import CDXJIndexer
-from warc_support import API, HTML, Server, items, run_crawl
+from warc_support import API, HTML, PATHS, Server, items, run_crawl
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.warc.cdxj import cdxj_path, read_cdxj
 from archiver.warc.check import check_file, split_http
 from archiver.warc.lookup import read_record_at
 from archiver.warc.records import sha1_digest
-
-PATHS = [
-    "/page",
-    "/chunked",
-    "/gzip-chunked",
-    "/missing",
-    "/etag",
-    "/api/detail/article/1",
-    "/same",
-    "/q?x=1&y=2",
-    "/image.jpg",
-    "/dataloss",
-]
 
 
 def crawl(tmp: Path, settings: dict | None = None) -> tuple[Server, dict]:

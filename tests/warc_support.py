@@ -14,6 +14,19 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# Every path of the loopback Server, in the order the capture tests fetch them.
+PATHS = [
+    "/page",
+    "/chunked",
+    "/gzip-chunked",
+    "/missing",
+    "/etag",
+    "/api/detail/article/1",
+    "/same",
+    "/q?x=1&y=2",
+    "/image.jpg",
+    "/dataloss",
+]
 HTML = (
     "<html><head><title>测试页</title></head><body><h1>德国之声</h1>"
     '<a href="/missing">missing</a> <a href="https://www.dw.com/zh/x/a-1">dw</a>'

@@ -98,20 +98,7 @@ class RedisDigestIndex:
         record_type = getattr(ref, "record_type", None) or "response"
         if record_type != "response":
             return None
-        capture = CaptureRow(
-            url=ref.url,
-            fetched_at=ref.fetched_at,
-            status=ref.status,
-            payload_digest=ref.payload_digest,
-            record_id=ref.record_id,
-            warc_file=ref.warc_file,
-            offset=ref.offset,
-            length=ref.length,
-            etag=getattr(ref, "etag", None),
-            last_modified=getattr(ref, "last_modified", None),
-            record_type=record_type,
-            run_id=getattr(ref, "run_id", None) or self.run_id,
-        )
+        capture = CaptureRow.from_ref(ref, self.run_id)
         row = {k: v for k, v in asdict(capture).items() if v is not None and k not in _IMPLIED}
         return [
             json.dumps(row, ensure_ascii=False, separators=(",", ":")),

@@ -6,7 +6,6 @@ middleware and the extension list can both name it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import platform
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from twisted.internet.defer import Deferred, DeferredList
 
 from archiver import __version__
 from archiver import signals as archiver_signals
-from archiver.config import get, output_dir
+from archiver.config import get, load_factory, output_dir
 from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import CheckResult, check_file
 from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior, memory_index
@@ -86,10 +85,7 @@ def _dist_version(name: str) -> str:
 
 def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
     """The factory named by ARCHIVER_WARC_CAPTURE_INDEX (`module:function` or `module.function`)."""
-    if not path:
-        return memory_index
-    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    return load_factory(path) if path else memory_index
 
 
 def _header_list(headers: Any) -> list[tuple[bytes, bytes]]:

@@ -10,6 +10,7 @@ import fcntl
 import os
 import re
 import socket
+import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -32,10 +33,36 @@ def safe_hostname() -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "localhost"
 
 
-def gzip_member(data: bytes, level: int) -> bytes:
-    """`data` as one complete gzip member."""
-    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return comp.compress(data) + comp.flush()
+# Payloads deflate cannot shrink: gzip-encoded bodies, JPEG, PNG, GIF, WebP, zip. Deflating them costs about
+# 1.5 ms per 100 KB at any level for no gain (bench/RESULTS.md), so they are stored inside the member instead.
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"PK\x03\x04")
+STORE_MIN = 4096
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # deflate, no name, mtime 0, unix: as zlib writes it
+
+
+def gzip_member(data: bytes, level: int, stored_from: int | None = None) -> bytes:
+    """`data` as one complete gzip member; from offset `stored_from` on, stored as is (already compressed)."""
+    if stored_from is None or not 0 <= stored_from < len(data):
+        comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+        return comp.compress(data) + comp.flush()
+    # One deflate stream in two parts: the head deflated and sync-flushed (byte-aligned, not final), then the
+    # rest in stored blocks ending with the final one; one gzip header and trailer around both.
+    head, rest = zlib.compressobj(level, zlib.DEFLATED, -15), zlib.compressobj(0, zlib.DEFLATED, -15)
+    deflated = head.compress(data[:stored_from]) + head.flush(zlib.Z_SYNC_FLUSH)
+    stored = rest.compress(data[stored_from:]) + rest.flush()
+    return _GZIP_HEADER + deflated + stored + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def compressed_payload_start(record: WarcRecord) -> int | None:
+    """Offset in `record.block` of a response payload of at least STORE_MIN bytes that is already compressed."""
+    block = record.block
+    if len(block) < STORE_MIN or record.type != "response":
+        return None
+    end = block.find(b"\r\n\r\n")
+    start = end + 4
+    if end < 0 or len(block) - start < STORE_MIN or not block.startswith(COMPRESSED_MAGIC, start):
+        return None
+    return start
 
 
 def fsync_dir(path: Path) -> None:
@@ -144,7 +171,14 @@ class RollingWarcWriter:
     # --- records ------------------------------------------------------------------------------------------
     def _encode(self, records: Sequence[WarcRecord]) -> list[bytes]:
         extra = [("WARC-Warcinfo-ID", self._warcinfo_id)]
-        return [gzip_member(r.to_bytes(extra), self.gzip_level) for r in records]
+        members = []
+        for record in records:
+            data = record.to_bytes(extra)
+            start = compressed_payload_start(record)
+            # to_bytes() ends with the block and CRLF CRLF: the payload starts this far from the end
+            stored_from = None if start is None else len(data) - 4 - (len(record.block) - start)
+            members.append(gzip_member(data, self.gzip_level, stored_from))
+        return members
 
     def write(self, records: Sequence[WarcRecord]) -> list[WrittenRecord]:
         """Write records together into one file (rolling over first if they would pass max_size)."""

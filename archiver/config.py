@@ -213,5 +213,16 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+def write_readme_table(readme: Path) -> None:
+    """Replace the settings table between README's `settings-table` markers with the registry's."""
+    text = readme.read_text("utf-8")
+    start = text.index("\n", text.index("<!-- settings-table")) + 1
+    end = text.index("<!-- end settings-table -->")
+    readme.write_text(text[:start] + markdown_table() + "\n" + text[end:], "utf-8")
+
+
 if __name__ == "__main__":
-    sys.stdout.write(markdown_table() + "\n")
+    if sys.argv[1:] == ["--write-readme"]:
+        write_readme_table(Path("README.md"))
+    else:
+        sys.stdout.write(markdown_table() + "\n")

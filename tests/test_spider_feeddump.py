@@ -42,6 +42,9 @@ def test_every_dw_article_has_exactly_one_item(first):
     assert set(ids.values()) == {1}
     assert len(DW_IDS) == 192 and sum(DW_IDS.values()) == 198  # 6 dumps repeat an id: counted, not refetched
     assert first.report()["dumps"]["duplicate"] == 6
+    retitled = next(i for i in first.items() if i["article_id"] == 54237399)  # 获释后首发声 许章润, three dumps
+    assert len(retitled["feed"]) == 3
+    assert {f["title"] for f in retitled["feed"]} == {"获释后首发声 许章润：极权必败", "获释后首发声 许章润:极权必败"}
 
 
 def test_every_item_matches_the_schema_and_is_plain_unicode(first):
@@ -167,7 +170,8 @@ def test_fault_modes_end_as_recorded_errors_and_are_retried(standin_factory, sta
 def test_readme_main_command_runs_offline_on_the_bundled_sample(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "feeddump", "-s", "ARCHIVER_STANDIN=1",
-         "-s", f"ARCHIVER_OUTPUT_DIR={tmp_path}", *[f"-s{k}={v}" for k, v in FAST.items()]],
+         "-s", f"ARCHIVER_OUTPUT_DIR={tmp_path}", *[f"-s{k}={v}" for k, v in FAST.items()],
+         "-s", "ARCHIVER_PROGRESS_INTERVAL=0.2"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -177,6 +181,8 @@ def test_readme_main_command_runs_offline_on_the_bundled_sample(tmp_path):
     got = [i for i in articles(run.items())]
     assert {i["article_id"] for i in got} == expected and len(got) == len(expected)
     assert {i["status"] for i in got} == {"complete"}
+    files = len(list(sample.iterdir()))
+    assert f"progress: dumps read {files}, articles " in proc.stderr  # a steady progress line while it runs
 
 
 def test_arguments_limit_media_refs_depth_and_feed_time_window(standin, tmp_path):

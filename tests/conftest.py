@@ -155,3 +155,11 @@ def scrapy_probe(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict
         return results
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pywb_bin() -> Path:
+    """The bin folder of a virtualenv with pywb, built once from PyPI and cached by version."""
+    from warc_support import pywb_venv
+
+    return pywb_venv()

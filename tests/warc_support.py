@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import zlib
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -269,3 +276,84 @@ def run_crawl(
 def items(tmp: Path) -> list[dict]:
     path = tmp / "items.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+# --- pywb, in its own virtualenv (its pins break Scrapy's env) ---
+
+PYWB_VERSION = "2.10.0"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("ARCHIVER_TEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "archiver-tests")
+    return Path(base)
+
+
+def pywb_venv() -> Path:
+    """A virtualenv with pywb (its pins break Scrapy's env), built once from PyPI and cached by version."""
+    venv = cache_dir() / f"pywb-{PYWB_VERSION}-py{sys.version_info.major}{sys.version_info.minor}"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / (venv.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs build it once
+        if not (venv / ".complete").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", f"pywb=={PYWB_VERSION}"], capture_output=True, text=True
+            )
+            assert pip.returncode == 0, f"pywb could not be installed: {pip.stderr[-2000:]}"
+            (venv / ".complete").write_text(PYWB_VERSION)
+    return venv / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def undo_encoding(headers: dict, body: bytes) -> bytes:
+    enc = {k.lower(): v for k, v in headers.items()}.get("content-encoding", "")
+    if enc == "gzip":
+        return gzip.decompress(body)
+    if enc == "deflate":
+        return zlib.decompress(body)
+    return body
+
+
+@contextlib.contextmanager
+def running_wayback(pywb_bin: Path, warc_dir: Path, root: Path) -> Iterator[str]:
+    """pywb's `wayback` on a free loopback port over the WARCs of `warc_dir`, indexed by our own CDXJ files."""
+    subprocess.run([str(pywb_bin / "wb-manager"), "init", "coll"], cwd=root, check=True, capture_output=True)
+    coll = root / "collections" / "coll"
+    lines = []
+    for w in sorted(warc_dir.glob("*.warc.gz")):
+        shutil.copy(w, coll / "archive" / w.name)
+        lines += (w.parent / (w.name + ".cdxj")).read_text().splitlines()
+    (coll / "indexes" / "index.cdxj").write_text("\n".join(sorted(lines)) + "\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(pywb_bin / "wayback"), "-p", str(port), "-b", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base + "/coll"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
+from scrapy import signals as scrapy_signals
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
@@ -146,6 +147,10 @@ class FeedDumpSpider(Spider):
         self.plan.plan_rechecks()
         self.plan.reading_done()
         for job in self.plan.jobs():
+            if self.crawler.engine.needs_backout():
+                # Scrapy drains start() into the scheduler while the downloader is busy: wait for the scheduler
+                # to empty, so the frontier stays in the state instead of memory (Scrapy's start-requests-lazy).
+                await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
             yield self.job_request(job)
 
     def _read(self, result: DumpResult) -> None:
@@ -197,6 +202,7 @@ class FeedDumpSpider(Spider):
         parsed = urlsplit(url)
         refused = out_of_scope(parsed.scheme, parsed.hostname, self.allowed_hosts)
         if refused:
+            self.crawler.stats.inc_value("archiver/scope/refused")  # counted like ScopeMiddleware's refusals
             return Fetched(url=url, role=role, error=f"out of scope: {refused}")
         request = Request(url, meta=meta, dont_filter=True)
         try:

@@ -1,0 +1,394 @@
+"""Pipeline vs its bounds: the archiving crawl against bare Scrapy on the same URLs and trafilatura alone.
+
+    python bench/pipeline.py [--articles 5000] [--skip-bare] [--skip-extract] [--profile py-spy|pyinstrument]
+
+1. pipeline: `scrapy crawl feeddump` (page + API + images + cited articles' API, refs_depth default 1, WARC,
+   items, report) on `--articles` generated dumps, the stand-in (`python -m archiver.standin`) in another process;
+2. bare Scrapy: a minimal spider fetching exactly the URLs of the pipeline's items (same order, same concurrency,
+   headers, robots and timeout settings read from the project profile; no middleware, extension or pipeline of ours,
+   only the resolver that routes the DW hosts to the stand-in), callbacks do nothing;
+3. extraction: `archiver.extract.extract_page` over the same article pages (rendered by the stand-in's own code)
+   in a ProcessPoolExecutor of os.cpu_count() workers.
+AutoThrottle is off in both crawls. Prints a table and writes bench/results/pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ROOT,
+    RssSampler,
+    StandinProcess,
+    cpu_seconds,
+    load1,
+    make_corpus,
+    table,
+    write_result,
+)
+
+CRAWL_SETTINGS = {"AUTOTHROTTLE_ENABLED": "False", "ARCHIVER_PROGRESS_INTERVAL": "0", "LOG_LEVEL": "INFO"}
+# What the bare crawl copies from the project profile so that both crawls fetch alike.
+SHARED = (
+    "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "CONCURRENT_ITEMS",
+    "DEFAULT_REQUEST_HEADERS",
+    "USER_AGENT",
+    "ROBOTSTXT_OBEY",
+    "DOWNLOAD_TIMEOUT",
+    "DOWNLOAD_MAXSIZE",
+    "DOWNLOAD_WARNSIZE",
+    "DOWNLOAD_DELAY",
+    "TWISTED_REACTOR",
+    "DNSCACHE_ENABLED",
+)
+
+
+def run_pipeline(
+    dumps: Path,
+    out: Path,
+    standin: StandinProcess,
+    extra: list[str],
+    wrap: list[str] | None = None,
+    rss_log: Path | None = None,
+) -> dict:
+    """One `scrapy crawl feeddump` in a child process; RSS and CPU of its tree sampled; figures from its report."""
+    address = standin.address
+    cmd = ["scrapy", "crawl", "feeddump", "-a", f"dumps={dumps}"]
+    settings = {**CRAWL_SETTINGS, "ARCHIVER_STANDIN_ADDRESS": address, "ARCHIVER_OUTPUT_DIR": str(out)}
+    for key, value in settings.items():
+        cmd += ["-s", f"{key}={value}"]
+    cmd += extra
+    if wrap:
+        cmd = [*wrap, shutil.which("scrapy") or "scrapy", *cmd[1:]]
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "crawl.log"
+    load = load1()
+    standin_cpu = cpu_seconds(standin.proc.pid)
+    started = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        sampler = RssSampler(proc.pid, log=rss_log)
+        sampler.start()
+        code = proc.wait()
+        sampler.stop()
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"pipeline crawl failed ({code}); see {log}")
+    report = json.loads(max((out / "reports").glob("*.json"), key=os.path.getmtime).read_text())
+    seconds = (datetime.fromisoformat(report["finished"]) - datetime.fromisoformat(report["started"])).total_seconds()
+    articles = report["articles"]
+    return {
+        "run": "pipeline",
+        "articles": articles["complete"] + articles["partial"],
+        "articles_failed": articles["failed"],
+        "references": report["references"]["complete"],
+        "requests": report["requests"],
+        "bytes": report["bytes"],
+        "seconds": round(seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "pages_per_s": round((articles["complete"] + articles["partial"]) / seconds, 1),
+        "requests_per_s": round(report["requests"] / seconds, 1),
+        "peak_rss_mb": sampler.peak_mb,
+        "peak_rss_crawl_mb": sampler.peak_root_mb,
+        "rss_curve": rss_curve(sampler.samples),
+        "cpu_crawl_s": sampler.cpu_root,
+        "cpu_workers_s": sampler.cpu_children,
+        "cpu_standin_s": round(cpu_seconds(standin.proc.pid) - standin_cpu, 1),
+        "warc_files_ok": all(w["ok"] for w in report["warc_files"]),
+        "load_before": load,
+        "load_after": load1(),
+        "log": str(log),
+    }
+
+
+def rss_curve(samples: list[tuple[float, float, float]], points: int = 10) -> list[list[float]]:
+    """About `points` evenly spaced (seconds, tree MB, crawl-process MB) samples, the last one included."""
+    if not samples:
+        return []
+    step = max(1, len(samples) // points)
+    picked = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
+    return [[t, round(tree, 1), round(root, 1)] for t, tree, root in picked]
+
+
+def profile_summary(folded: Path, top: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """Shares of the crawl process's py-spy samples (raw/folded format): top self frames, top frames of ours."""
+    own: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
+    total = 0
+    for line in folded.read_text("utf-8", "replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "forkserver" in stack or not count.isdigit():
+            continue  # extraction workers: measured on their own by the extraction bound
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")[1:]]
+        if not frames:
+            continue
+        n = int(count)
+        total += n
+        own[frames[-1]] += n
+        for frame in dict.fromkeys(f for f in frames if "(archiver/" in f):
+            ours[frame] += n
+    share = lambda c: [(k, round(100 * v / max(total, 1), 1)) for k, v in c.most_common(top)]  # noqa: E731
+    return {"samples": [("crawl process", total)], "self": share(own), "ours_inclusive": share(ours)}
+
+
+def captured_urls(out: Path) -> list[tuple[str, str]]:
+    """(url, role) of every capture named by the run's items, in item order (an image shown twice is fetched twice)."""
+    urls = []
+    for path in sorted((out / "items").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                urls.extend((c["url"], c["role"]) for c in json.loads(line)["captures"])
+    return urls
+
+
+def bare_child(urls_file: str, address: str, result_file: str, extra: dict[str, str]) -> None:
+    """Child: fetch the URLs with a minimal spider and the project's concurrency settings."""
+    from scrapy import Request, Spider
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.http import Response
+    from scrapy.utils.project import get_project_settings
+
+    project = get_project_settings()
+    urls = [line.split("\t") for line in Path(urls_file).read_text("utf-8").splitlines() if line]
+    counts: dict[str, int] = {}
+
+    class Bare(Spider):
+        name = "bare"
+
+        async def start(self) -> AsyncIterator[Request]:
+            for url, role in urls:
+                yield Request(url, callback=self.parse, meta={"role": role}, dont_filter=True)
+
+        def parse(self, response: Response) -> None:
+            role = response.meta["role"]
+            counts[role] = counts.get(role, 0) + 1
+
+    settings = {key: project[key] for key in SHARED if key in project}
+    settings["DEFAULT_REQUEST_HEADERS"] = project.getdict("DEFAULT_REQUEST_HEADERS")
+    settings.update(
+        {
+            "AUTOTHROTTLE_ENABLED": False,
+            "TELNETCONSOLE_ENABLED": False,
+            "EXTENSIONS": {"scrapy.extensions.remote_control.RemoteControl": None},
+            "LOG_LEVEL": "INFO",
+            "TWISTED_DNS_RESOLVER": "archiver.standin.routing.StandinResolver",
+            "ARCHIVER_STANDIN_ADDRESS": address,
+            "HTTPERROR_ALLOW_ALL": True,
+            **extra,
+        }
+    )
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawler = process.create_crawler(Bare)
+    process.crawl(crawler)
+    process.start()
+    stats = crawler.stats.get_stats()
+    seconds = (stats["finish_time"] - stats["start_time"]).total_seconds()
+    Path(result_file).write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "counts": counts,
+                "requests": stats.get("downloader/request_count", 0),
+                "bytes": stats.get("downloader/response_bytes", 0),
+                "settings": {k: v for k, v in settings.items() if k != "EXTENSIONS"},
+            },
+            default=str,
+        )
+    )
+
+
+def run_bare(urls: list[tuple[str, str]], work: Path, standin: StandinProcess, extra: list[str]) -> dict:
+    """Bare Scrapy over `urls` in a child process."""
+    urls_file, result_file = work / "urls.tsv", work / "bare.json"
+    urls_file.write_text("".join(f"{u}\t{r}\n" for u, r in urls), "utf-8")
+    load = load1()
+    standin_cpu = cpu_seconds(standin.proc.pid)
+    started = time.perf_counter()
+    with (work / "bare.log").open("w") as fh:
+        cmd = [sys.executable, __file__, "--bare-child", str(urls_file), standin.address, str(result_file)]
+        cmd += [f"--set={pair}" for pair in extra]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        sampler = RssSampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+        sampler.stop()
+    if code != 0:
+        raise SystemExit(f"bare crawl failed ({code}); see {work / 'bare.log'}")
+    wall = time.perf_counter() - started
+    got = json.loads(result_file.read_text())
+    pages = got["counts"].get("page", 0)
+    return {
+        "run": "bare Scrapy",
+        "articles": pages,
+        "requests": got["requests"],
+        "bytes": got["bytes"],
+        "seconds": round(got["seconds"], 2),
+        "wall_seconds": round(wall, 2),
+        "pages_per_s": round(pages / got["seconds"], 1),
+        "requests_per_s": round(got["requests"] / got["seconds"], 1),
+        "peak_rss_mb": sampler.peak_mb,
+        "cpu_crawl_s": sampler.cpu_root,
+        "cpu_workers_s": 0.0,
+        "cpu_standin_s": round(cpu_seconds(standin.proc.pid) - standin_cpu, 1),
+        "load_before": load,
+        "load_after": load1(),
+        "settings": got["settings"],
+    }
+
+
+def _noop(_: int) -> int:
+    import archiver.extract  # noqa: F401 - warm the worker's imports
+
+    return 0
+
+
+def run_extraction(dumps: Path) -> dict:
+    """trafilatura alone: extract_page on every article page of the dumps, on os.cpu_count() processes."""
+    from archiver.extract import extract_page
+    from archiver.standin.content import render_page
+    from archiver.standin.corpus import Corpus
+
+    corpus = Corpus.from_paths([dumps])
+    docs = []
+    for article_id in corpus.dump_ids():
+        article = corpus.get(article_id)
+        if article is not None:
+            docs.append((render_page(article, corpus.get).encode("utf-8"), article.page_url))
+    workers = os.cpu_count() or 1
+    load = load1()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_noop, range(workers * 2)))
+        started = time.perf_counter()
+        results = list(pool.map(extract_page, [d[0] for d in docs], [d[1] for d in docs], chunksize=4))
+        seconds = time.perf_counter() - started
+    assert sum(1 for r in results if r.text) >= 0.9 * len(docs)
+    return {
+        "run": f"trafilatura alone ({workers} procs)",
+        "articles": len(docs),
+        "requests": "",
+        "bytes": sum(len(d[0]) for d in docs),
+        "seconds": round(seconds, 2),
+        "wall_seconds": round(seconds, 2),
+        "pages_per_s": round(len(docs) / seconds, 1),
+        "requests_per_s": "",
+        "cpu_workers_s": round(seconds * workers, 1),
+        "load_before": load,
+        "load_after": load1(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--articles", type=int, default=5000, help="generated articles (default 5000)")
+    ap.add_argument("--skip-bare", action="store_true", help="no bare Scrapy run")
+    ap.add_argument("--skip-extract", action="store_true", help="no trafilatura-alone run")
+    ap.add_argument("--profile", choices=("py-spy", "pyinstrument"), help="profile the pipeline crawl")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra setting, both crawls")
+    ap.add_argument("--label", default="", help="name of this run in the JSON (e.g. before/after)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--bare-child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.bare_child:
+        bare_child(*args.bare_child, dict(pair.split("=", 1) for pair in args.set))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    rows: list[dict[str, Any]] = []
+    name = "pipeline" + (f"-{args.label}" if args.label else "")
+    try:
+        dumps = work / "dumps"
+        make_corpus(dumps, args.articles)
+        wrap = None
+        profile_out = None
+        if args.profile == "py-spy":
+            profile_out = ROOT / "bench" / "results" / f"{name}-profile.folded"
+            wrap = [
+                "py-spy",
+                "record",
+                "--format",
+                "raw",
+                "--subprocesses",
+                "-o",
+                str(profile_out),
+                "--rate",
+                "50",
+                "--",
+            ]
+        elif args.profile == "pyinstrument":
+            profile_out = ROOT / "bench" / "results" / f"{name}-profile.txt"
+            wrap = [sys.executable, "-m", "pyinstrument", "-o", str(profile_out)]
+        with StandinProcess([dumps]) as standin:
+            extra = [arg for pair in args.set for arg in ("-s", pair)]
+            pipeline = run_pipeline(dumps, work / "out", standin, extra, wrap)
+            rows.append(pipeline)
+            urls = captured_urls(work / "out")
+            if not args.skip_bare:
+                rows.append(run_bare(urls, work, standin, args.set))
+        if not args.skip_extract:
+            rows.append(run_extraction(dumps))
+        bounds = [r["pages_per_s"] for r in rows[1:]]
+        ratio = round(pipeline["pages_per_s"] / min(bounds), 2) if bounds else None
+        columns = [
+            "run",
+            "articles",
+            "requests",
+            "seconds",
+            "pages_per_s",
+            "requests_per_s",
+            "cpu_crawl_s",
+            "cpu_workers_s",
+            "cpu_standin_s",
+            "load_before",
+        ]
+        print(table(rows, columns))
+        print(
+            f"peak RSS of the crawl's process tree: {pipeline['peak_rss_mb']} MB; WARC checks ok: "
+            f"{pipeline['warc_files_ok']}"
+        )
+        if ratio is not None:
+            print(f"ratio pipeline / min(bounds) = {ratio} (target >= 0.8)")
+        print(f"settings: {CRAWL_SETTINGS} in both crawls; profile {rows[1].get('settings') if len(rows) > 1 else ''}")
+        summary = profile_summary(profile_out) if args.profile == "py-spy" and profile_out else None
+        if summary:
+            print(table([{"self time (crawl process)": k, "%": v} for k, v in summary["self"]]))
+            print(table([{"our code, inclusive": k, "%": v} for k, v in summary["ours_inclusive"]]))
+        path = write_result(
+            name,
+            {
+                "articles": args.articles,
+                "rows": rows,
+                "ratio_pipeline_to_min_bound": ratio,
+                "target": 0.8,
+                "profile": str(profile_out) if profile_out else None,
+                "profile_summary": summary,
+                "urls": len(urls),
+            },
+        )
+        print(f"written: {path.relative_to(ROOT)}")
+    finally:
+        if args.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -147,7 +149,9 @@ class Extractor:
             # forkserver: workers are forked from a clean server process, never from the reactor's threads
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["archiver.extract"])
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def _replace_pool(self, generation: int, *, kill: bool) -> None:
@@ -162,6 +166,22 @@ class Extractor:
                 process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
         logger.warning("extraction pool replaced (%s)", "page timed out" if kill else "worker died")
+
+
+def exit_with(pid: int, interval: float = 1.0) -> None:
+    """In a worker: exit once process `pid` is gone (a crawl killed with -9 leaves no workers behind)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                continue
+
+    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
 
 
 def _ready(_: Any) -> bool:

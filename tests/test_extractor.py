@@ -202,3 +202,27 @@ def test_a_closed_extractor_refuses_work():
     extractor.close()
     with pytest.raises(ExtractionFailed, match="extractor is closed"):
         run(extractor.extract(b"<html></html>", "u"))
+
+
+def test_a_worker_exits_when_the_crawl_that_started_it_is_killed():
+    """`exit_with(pid)` (the pool's initializer): a crawl killed with -9 leaves no extraction worker behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    worker = subprocess.Popen(
+        [sys.executable, "-c", f"from archiver.extractor import exit_with; exit_with({parent.pid}, 0.1); "
+         "import time; time.sleep(600)"]
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        assert worker.poll() is None  # alive while its crawl lives
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert worker.wait(timeout=30) == 0
+    finally:
+        for p in (parent, worker):
+            if p.poll() is None:
+                p.kill()

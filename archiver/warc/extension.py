@@ -6,9 +6,12 @@ middleware and the extension list can both name it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import platform
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,7 +23,6 @@ from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import threads
 from twisted.internet.defer import Deferred, DeferredList
 
 from archiver import __version__
@@ -88,6 +90,16 @@ def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
     return load_factory(path) if path else memory_index
 
 
+def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
+    """Write the CDXJ index beside a closed WARC file and check it (run in a child process)."""
+    error = None
+    try:
+        write_cdxj(path)
+    except Exception as e:
+        error = f"cdxj-indexer failed: {e!r}"
+    return path, check_file(path, version) if check else None, error
+
+
 def _header_list(headers: Any) -> list[tuple[bytes, bytes]]:
     return [(bytes(k), bytes(v)) for k in headers for v in headers.getlist(k)]
 
@@ -116,6 +128,7 @@ class WarcWriterExtension:
             on_close=self._file_closed,
         )
         self._pending: list[Deferred] = []
+        self._finalizer: ProcessPoolExecutor | None = None
         self.results: list[CheckResult] = []
         if self.enabled:
             crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -275,21 +288,21 @@ class WarcWriterExtension:
         final = self.writer.close()
         if final is not None:
             self._report(self._finalize(final))
+        if self._finalizer is not None:
+            self._finalizer.shutdown(wait=True)
 
     def _file_closed(self, path: Path) -> None:
-        d = threads.deferToThread(self._finalize, path)
+        if self._finalizer is None:
+            # A child process, not a thread: indexing and checking a 1 GB file leaves no memory behind in the crawl.
+            self._finalizer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        future = self._finalizer.submit(finalize_file, path, self.version, self.check_on_close)
+        d = Deferred.fromFuture(asyncio.wrap_future(future))
         d.addCallback(self._report)
         d.addErrback(lambda f: logger.error("WARC file %s: index/check failed: %s", path, f.getErrorMessage()))
         self._pending.append(d)
 
     def _finalize(self, path: Path) -> tuple[Path, CheckResult | None, str | None]:
-        error = None
-        try:
-            write_cdxj(path)
-        except Exception as e:
-            error = f"cdxj-indexer failed: {e!r}"
-        result = check_file(path, self.version) if self.check_on_close else None
-        return path, result, error
+        return finalize_file(path, self.version, self.check_on_close)
 
     def _report(self, outcome: tuple[Path, CheckResult | None, str | None]) -> None:
         path, result, error = outcome

@@ -28,6 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import rss_kb  # noqa: E402 - after the path is set
+
 DUMPS = ROOT / "tests" / "data" / "feed-dumps"
 RESULTS = ROOT / "bench" / "results" / "soak.json"
 PER_FOLDER = 1000
@@ -70,17 +73,6 @@ def start_standin(dumps: Path, rate: float, seed: int) -> tuple[subprocess.Popen
         proc.kill()
         raise RuntimeError("stand-in did not start")
     return proc, json.loads(proc.stdout.readline())
-
-
-def rss_kb(pid: int) -> int:
-    """VmRSS of one process in KiB (0 once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def children(pid: int) -> list[int]:

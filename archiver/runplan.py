@@ -253,14 +253,15 @@ class RunPlan:
     def article_finished(self, item: ArticleItem, *, recheck: bool = False) -> bool:
         """Whether the item is emitted (not for a recheck that found nothing new); commit what is not."""
         changed = content_changed(item)
-        archived = item.status != "failed"
         group = "references" if item.kind == "reference" else "articles"
-        if recheck and archived and not changed:
+        if recheck and item.status != "failed" and not changed:
             self._commit(item, changed)
             self.stats.inc_value(f"archiver/{group}/unchanged")
             return False
         previous = self.state.get_article(item.article_id)
         version = previous.version if previous else 0
+        # The version the state will record in _commit: a new one only for content it stores as archived.
+        archived = not needs_retry(item)
         item.version = version + 1 if archived and (changed or version == 0) else max(1, version)
         self.stats.inc_value(f"archiver/{group}/{item.status}")
         return True
@@ -274,13 +275,14 @@ class RunPlan:
         status = FAILED if needs_retry(item) else ARCHIVED
         errors = [f"{e.url}: {e.reason}" for e in item.errors]
         now = time.time()
-        if self.state.get_article(item.article_id) is None:  # a job claimed elsewhere (a distributed feeder)
+        finish = (item.article_id, status, self.run_id, now, self.recheck_after, errors)
+        try:
+            self.state.finish_article(*finish, changed=changed)
+        except KeyError:  # a job claimed elsewhere (a distributed feeder): record the claim, then the outcome
             self.state.claim_article(
                 item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
                 run_id=self.run_id, now=now, recheck_after=self.recheck_after,
             )  # fmt: skip
-        self.state.finish_article(
-            item.article_id, status, self.run_id, now, self.recheck_after, errors, changed=changed
-        )
+            self.state.finish_article(*finish, changed=changed)
         if status == ARCHIVED:
             self.state.delete_job(item.article_id)

@@ -63,6 +63,7 @@ class PageText:
     category: str | None = None
     canonical_url: str | None = None
     layout: str = "unknown"  # 2023 | old | unknown (whole page through trafilatura)
+    agreement: float | None = None  # with the feed body, when the extraction was asked to compare (textmatch)
 
 
 @dataclass(frozen=True, slots=True)

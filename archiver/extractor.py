@@ -24,6 +24,7 @@ from scrapy.crawler import Crawler
 from archiver import config
 from archiver.errors import ArchiverError
 from archiver.extract import PageText, extract_page
+from archiver.textmatch import extract_and_compare
 
 __all__ = ["ExtractionFailed", "Extractor"]
 
@@ -75,8 +76,11 @@ class Extractor:
         pool = self._ensure_pool()
         list(pool.map(_ready, range(self.workers)))
 
-    async def extract(self, html: bytes | str, url: str) -> PageText:
-        """`extract_page(html, url)` in a worker; `ExtractionFailed` if the worker dies or runs too long."""
+    async def extract(self, html: bytes | str, url: str, feed_body: str | None = None) -> PageText:
+        """`extract_page(html, url)` in a worker; `ExtractionFailed` if the worker dies or runs too long.
+
+        With `feed_body`, the worker also scores the text against it (`PageText.agreement`), off the reactor.
+        """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -84,7 +88,7 @@ class Extractor:
             raise RuntimeError(needs) from None
         async with self._slots():  # pages queue here, so the time limit runs from a page's start
             try:
-                page = await self._extract(html, url)
+                page = await self._extract(html, url, feed_body)
             except ExtractionFailed as exc:
                 self._count("extractor/failed" + ("/timeout" if "timed out" in exc.reason else "/worker_died"))
                 raise
@@ -98,10 +102,10 @@ class Extractor:
         if self.crawler is not None and self.crawler.stats is not None:
             self.crawler.stats.inc_value(key)
 
-    async def _extract(self, html: bytes | str, url: str) -> PageText:
+    async def _extract(self, html: bytes | str, url: str, feed_body: str | None) -> PageText:
         for attempt in (1, 2):
             generation = self._generation
-            future = self._submit(html, url)
+            future = self._submit(html, url, feed_body)
             try:
                 return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
             except TimeoutError:
@@ -135,20 +139,21 @@ class Extractor:
                 process.kill()
         logger.info("extraction workers stopped")
 
-    def _submit(self, html: bytes | str, url: str) -> Future[PageText]:
+    def _submit(self, html: bytes | str, url: str, feed_body: str | None) -> Future[PageText]:
         if self.closed:
             raise ExtractionFailed(url, "extractor is closed")
+        args = (self.func, html, url, feed_body)
         try:
-            return self._ensure_pool().submit(self.func, html, url)
+            return self._ensure_pool().submit(extract_and_compare, *args)
         except BrokenProcessPool:
             self._replace_pool(self._generation, kill=False)
-            return self._ensure_pool().submit(self.func, html, url)
+            return self._ensure_pool().submit(extract_and_compare, *args)
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver: workers are forked from a clean server process, never from the reactor's threads
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["archiver.extract"])
+            context.set_forkserver_preload(["archiver.textmatch"])  # imports archiver.extract
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
             )

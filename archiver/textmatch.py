@@ -14,10 +14,11 @@ import html
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 
-from archiver.extract import DW_OPTIONS
+from archiver.extract import DW_OPTIONS, PageText
 
-__all__ = ["agreement", "feed_article_text", "normalize", "overlap"]
+__all__ = ["agreement", "extract_and_compare", "feed_article_text", "normalize", "overlap"]
 
 _FOOTER = re.compile(r"<hr\b[^>]*>|获取更多RSS|獲取更多RSS|feedx\.(?:net|top|site)", re.IGNORECASE)
 _DROP_BLOCKS = re.compile(
@@ -88,3 +89,13 @@ def agreement(page_text: str, feed_body_html_or_text: str, n: int = 2) -> float:
     if precision + recall == 0:
         return 0.0
     return round(2 * precision * recall / (precision + recall), 6)
+
+
+def extract_and_compare(
+    func: Callable[[bytes | str, str], PageText], html: bytes | str, url: str, feed_body: str | None
+) -> PageText:
+    """`func(html, url)`, its `agreement` with the feed body filled in: one call in an extraction worker."""
+    page = func(html, url)
+    if feed_body and page.body:  # feed bodies carry no lead: compare the body
+        page.agreement = round(agreement(page.body, feed_body), 4)
+    return page

@@ -127,3 +127,20 @@ def test_agreement_is_between_0_and_1(a, b):
 @given(st.text(alphabet=st.characters(categories=("Lo", "Nd", "Ll")), min_size=2, max_size=200))
 def test_a_text_agrees_with_itself(text):
     assert agreement(text, text) == 1.0
+
+
+def test_extract_and_compare_scores_the_body_against_the_feed():
+    from archiver.extract import PageText
+    from archiver.textmatch import extract_and_compare
+
+    feed = body_of(TRANSCRIBED / "1022765.md")
+    same = feed_article_text(feed)
+
+    def extract(html, url):
+        return PageText(url=url, text=f"lead\n{html}", body=html)
+
+    page = extract_and_compare(extract, same, "https://www.dw.com/zh/x/a-1", feed)
+    assert page.agreement == round(agreement(same, feed), 4) > 0.99
+    assert extract_and_compare(extract, "其他文章的内容完全不同", "u", feed).agreement < 0.2
+    assert extract_and_compare(extract, same, "u", None).agreement is None  # nothing to compare with
+    assert extract_and_compare(extract, "", "u", feed).agreement is None  # no body, no score

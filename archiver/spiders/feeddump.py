@@ -33,7 +33,6 @@ from archiver.items import ArticleItem, ItemError
 from archiver.jobs import ArticleJob
 from archiver.runplan import RunPlan, parse_bool, parse_time
 from archiver.scope import out_of_scope
-from archiver.textmatch import agreement
 
 READ_BATCH = 256
 
@@ -261,15 +260,13 @@ class FeedDumpSpider(Spider):
         if page is None or not page.has_body:
             return
         try:
-            parts.page_text = await self.extractor.extract(page.body, page.url)
+            parts.page_text = await self.extractor.extract(page.body, page.url, feed_body=parts.job.body_html)
         except Exception as exc:
             reason = f"extraction failed: {failure_reason(exc)}"
             parts.extra_errors.append(ItemError(url=page.url, reason=reason))
             return
-        text = parts.page_text.text or ""
-        self._text_extracted(page, text)
-        if parts.job.body_html and parts.page_text.body:  # feed bodies carry no lead: compare the body
-            parts.agreement = round(agreement(parts.page_text.body, parts.job.body_html), 4)
+        self._text_extracted(page, parts.page_text.text or "")
+        parts.agreement = parts.page_text.agreement
 
     def _text_extracted(self, part: Fetched, text: str | None) -> None:
         record_id = (part.capture or {}).get("record_id")

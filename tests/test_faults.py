@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from conftest import DUMPS, ROOT, RunningStandin, start_standin
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.feeddump import iter_dumps
+from archiver.standin.server import GZIP_BOMB_BYTES
 from archiver.state import State
+from archiver.warc.records import sha1_digest
 
 # Quick failures: one retry, no waiting beyond a fraction of a second, a short timeout for `slow`.
 FAST = {
@@ -58,6 +61,7 @@ CASES = [
     Case("reset", "api", "data loss"),
     Case("truncated", "api", "data loss"),
     Case("oversized", "image", "too large", retried=False),
+    Case("gzip_bomb", "page", "too large", retried=False),
     Case("invalid_json", "api", "invalid API JSON"),
     Case("wrong_charset", "page", "encoding"),
     Case("redirect_loop", "page", "redirect loop"),
@@ -118,24 +122,33 @@ def crawl(dumps: Path, out: Path, run_id: str, standin: RunningStandin, **extra:
 
 
 def warc_records(folder: Path) -> dict[str, list[dict[str, Any]]]:
-    """Response records of every WARC file in `folder`, by target URL (status, headers, payload)."""
+    """Response records of every WARC file in `folder`, by target URL (status, headers, payload, outlinks)."""
     records: dict[str, list[dict[str, Any]]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.warc.gz")):
         with path.open("rb") as fh:
             for rec in ArchiveIterator(fh):
+                if rec.rec_type == "metadata":
+                    fields = rec.content_stream().read().decode("utf-8").splitlines()
+                    response = by_id.get(rec.rec_headers.get_header("WARC-Concurrent-To"), {})
+                    response["outlinks"] = [f.removeprefix("outlink: ") for f in fields if f.startswith("outlink: ")]
                 if rec.rec_type != "response":
                     continue
                 url = rec.rec_headers.get_header("WARC-Target-URI")
-                records.setdefault(url, []).append(
-                    {
-                        "file": path.name,
-                        "status": int(rec.http_headers.get_statuscode()),
-                        "location": rec.http_headers.get_header("Location"),
-                        "retry_after": rec.http_headers.get_header("Retry-After"),
-                        "truncated": rec.rec_headers.get_header("WARC-Truncated"),
-                        "payload": rec.content_stream().read(),
-                    }
-                )
+                bomb = rec.http_headers.get_header("X-Standin-Fault") == "gzip_bomb"
+                response = {
+                    "file": path.name,
+                    "status": int(rec.http_headers.get_statuscode()),
+                    "location": rec.http_headers.get_header("Location"),
+                    "retry_after": rec.http_headers.get_header("Retry-After"),
+                    "truncated": rec.rec_headers.get_header("WARC-Truncated"),
+                    "content_encoding": rec.http_headers.get_header("Content-Encoding"),
+                    "payload_digest": rec.rec_headers.get_header("WARC-Payload-Digest"),
+                    # the payload decoded, but a gzip bomb's as stored: warcio would inflate all of it
+                    "payload": (rec.raw_stream if bomb else rec.content_stream()).read(),
+                }
+                records.setdefault(url, []).append(response)
+                by_id[rec.rec_headers.get_header("WARC-Record-ID")] = response
     return records
 
 
@@ -183,7 +196,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, standin: RunningStandin) -> F
     targets, dump_ids = pick_targets(dumps)
     faulted = start_standin([str(dumps)], ",".join(t.spec for t in targets.values()), *STANDIN_OPTIONS)
     try:
-        first = crawl(dumps, out, "faulted", faulted)
+        # the peak RSS (ru_maxrss) sampled often, so the stats show any short peak, e.g. an inflated gzip bomb
+        first = crawl(dumps, out, "faulted", faulted, MEMUSAGE_CHECK_INTERVAL_SECONDS="0.5")
     finally:
         faulted.stop()
     with open_state(out) as state:
@@ -256,6 +270,17 @@ def test_fault(runs: FaultRuns, case: Case) -> None:
         assert any(case.reason in e for e in row.errors), row.errors
 
 
+def test_gzip_bomb_is_refused_not_inflated(runs: FaultRuns) -> None:
+    """Capture decodes no further than DOWNLOAD_MAXSIZE; HttpCompressionMiddleware then drops the response."""
+    log = runs.first.log
+    assert "'warc/outlinks_skipped/too_large': 1," in log, log[log.find("Dumping Scrapy stats") :][:4000]
+    page = runs.targets["gzip_bomb"].url
+    refused = [line for line in log.splitlines() if "during decompression" in line]
+    assert len(refused) == 1 and page in refused[0] and "WARNING" in refused[0], refused
+    memory = {k: int(v) for k, v in re.findall(r"'memusage/(max|startup)': (\d+)", log)}
+    assert memory["max"] - memory["startup"] < GZIP_BOMB_BYTES // 2, memory  # inflated, it would add 256 MiB
+
+
 def test_state_kept_retryable_failures_for_the_next_run(runs: FaultRuns, tmp_path: Path) -> None:
     # The re-run fetched exactly the retryable ones: nothing archived in full was fetched again.
     retried = {runs.targets[c.fault].article_id for c in CASES if c.retried}
@@ -276,6 +301,14 @@ def check_warc(case: Case, target: Target, records: dict[str, list[dict[str, Any
         assert len(answered) == 2 and all(r["retry_after"] == "1" for r in answered), statuses
     elif case.fault in ("slow", "reset", "truncated", "oversized"):
         assert got == [], "an exchange without a complete response was archived as a response"
+    elif case.fault == "gzip_bomb":
+        # the 200 as received: gzip bytes (digest of those), small on the wire; outlinks not decoded past the limit
+        (rec,) = got
+        limit = int(FAST["DOWNLOAD_MAXSIZE"])
+        assert rec["status"] == 200 and rec["content_encoding"] == "gzip", rec["status"]
+        assert len(rec["payload"]) < limit and rec["payload_digest"] == sha1_digest(rec["payload"])
+        assert len(zlib.decompressobj(wbits=31).decompress(rec["payload"], 4 * limit)) == 4 * limit
+        assert rec["outlinks"] == []  # the body's first bytes hold a link: it was never decoded
     elif case.fault == "invalid_json":
         assert statuses == [200]
     elif case.fault == "wrong_charset":

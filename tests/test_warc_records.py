@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import os
+import tracemalloc
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from archiver.warc.records import (
+    BodyTooLarge,
     Exchange,
     PriorCapture,
     api_outlinks,
@@ -16,6 +23,7 @@ from archiver.warc.records import (
     http_response_head,
     reason_phrase,
     revisit_profile,
+    undo_encodings,
     warc_date,
 )
 
@@ -83,11 +91,49 @@ def test_outlinks_of_real_dw_samples():
 
 
 def test_decode_body():
-    import gzip
-    import zlib
-
     assert decode_body(gzip.compress(b"abc"), ["gzip"]) == b"abc"
     assert decode_body(zlib.compress(b"abc"), ["deflate"]) == b"abc"
     assert decode_body(b"abc", []) == b"abc"
     assert decode_body(b"abc", ["br"]) is None
     assert decode_body(b"not gzip", ["gzip"]) is None
+
+
+def _zeros_compressed(size: int, wbits: int) -> bytes:
+    """`size` NUL bytes compressed (wbits 31: gzip, 15: zlib, -15: raw deflate), never held whole."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    chunks = [compressor.compress(bytes(1024 * 1024)) for _ in range(size // (1024 * 1024))]
+    return b"".join([*chunks, compressor.flush()])
+
+
+def test_decode_body_stops_at_max_size_without_inflating_a_bomb():
+    bomb = _zeros_compressed(64 * 1024 * 1024, 31)
+    tracemalloc.start()
+    try:
+        assert decode_body(bomb, ["gzip"], max_size=1024 * 1024) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024, f"held {peak} bytes while decoding"  # the limit and one step, not 64 MB
+    with pytest.raises(BodyTooLarge):
+        undo_encodings(bomb, ["x-gzip"], max_size=1024 * 1024)
+    for wbits in (15, -15):
+        assert decode_body(_zeros_compressed(4 * 1024 * 1024, wbits), ["deflate"], max_size=1024 * 1024) is None
+
+
+def test_decode_body_within_max_size_is_unchanged():
+    # many decoding steps; compressible, as Scrapy also limits each encoding's output (a stacked one included)
+    data = os.urandom(1_600_003).hex().encode()
+    for encodings, body in [
+        (["gzip"], gzip.compress(data)),
+        (["deflate"], zlib.compress(data)),
+        (["deflate"], zlib.compress(data, wbits=-15)),
+        (["identity", "deflate", " GZIP "], gzip.compress(zlib.compress(data))),  # last applied, first undone
+    ]:
+        assert decode_body(body, encodings, max_size=len(data)) == data, encodings
+        assert decode_body(body, encodings, max_size=len(data) - 1) is None, encodings
+        assert decode_body(body, encodings, max_size=0) == data  # 0, as in DOWNLOAD_MAXSIZE: no limit
+    assert decode_body(b"abc", [], max_size=2) is None
+    assert undo_encodings(b"abc", ["br"], max_size=10) is None  # cannot decode: None, not BodyTooLarge
+    cut = gzip.compress(data)[:-4096]
+    partial = decode_body(cut, ["gzip"], max_size=len(data))
+    assert partial and data.startswith(partial)  # a cut stream gives what it holds, as without a limit

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ HANDLED_STATUSES = [s for s in range(100, 600) if s not in REDIRECT_STATUSES]
 # Exception names and messages -> the reason label that items, report and state group by.
 _REASON_LABELS = (
     ("larger than download max size", "too large"),
+    ("exceeded DOWNLOAD_MAXSIZE", "too large"),  # HttpCompressionMiddleware: the decoded body is over the limit
     ("max redirections reached", "redirect loop"),
     ("out of scope", "out of scope"),
     ("redirect off-site", "redirect off-site"),
@@ -67,12 +69,15 @@ _REASON_LABELS = (
     ("TimeoutError", "timeout"),
 )
 
+_IGNORED_RESPONSE = re.compile(r"^Ignored response <[^>]*> because its ")
+
 
 def failure_reason(failure: Failure | BaseException) -> str:
     """A short reason for an exchange that gave no response: `label: ExceptionName: message` (timeout, ...)."""
     exc = failure.value if isinstance(failure, Failure) else failure
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = _IGNORED_RESPONSE.sub("", text)  # the URL is the error's own; keep the sizes within 300 characters
     detail = f"{name}: {text}" if text else name
     label = next((lab for key, lab in _REASON_LABELS if key in detail), None)
     if label in ("out of scope", "redirect off-site"):  # ScopeMiddleware's message names host and URL already

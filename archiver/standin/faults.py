@@ -23,6 +23,7 @@ FAULTS = (
     "reset",
     "truncated",
     "oversized",
+    "gzip_bomb",
     "invalid_json",
     "wrong_charset",
     "redirect_loop",

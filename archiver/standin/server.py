@@ -8,6 +8,7 @@ FaultPlan replace or damage the normal answer.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import re
@@ -15,6 +16,7 @@ import shutil
 import socket
 import struct
 import tempfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -45,6 +47,9 @@ _API = re.compile(r"^/api/detail/article/(\d+)$")
 _IMAGE = re.compile(r"^/image/(\d+)_(\w+)\.(jpg|jpeg|png|gif)$", re.IGNORECASE)
 # Long-lived images (a fixed date), as a CDN would date them.
 _IMAGE_DATE = datetime(2020, 1, 1, tzinfo=UTC)
+# The `gzip_bomb` body inflates to this many bytes (a link, then NULs); about 255 KB on the wire.
+GZIP_BOMB_BYTES = 256 * 1024 * 1024
+_BOMB_HEAD = b'<html><body><a href="/zh/standin-gzip-bomb/a-1">bomb</a>'
 
 
 @dataclass
@@ -107,6 +112,20 @@ def _not_modified(request: server.Request, etag: str | None, last_modified: date
             since = since.replace(tzinfo=UTC)
         return last_modified.replace(microsecond=0) <= since
     return False
+
+
+@functools.cache
+def gzip_bomb_body(size: int = GZIP_BOMB_BYTES) -> bytes:
+    """A gzip stream that inflates to `size` bytes, about a thousandth of that compressed; built on first use."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip wrapper, mtime 0
+    parts = [compressor.compress(_BOMB_HEAD)]
+    zeros = bytes(1024 * 1024)
+    left = size - len(_BOMB_HEAD)
+    while left > 0:
+        parts.append(compressor.compress(zeros[: min(left, len(zeros))]))
+        left -= len(zeros)
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 def _raw_socket(transport: Any) -> socket.socket | None:
@@ -298,6 +317,8 @@ class Responder(resource.Resource):
             return self.damaged(request, normal, fault)
         if fault == "oversized":
             return self.oversized(request, normal)
+        if fault == "gzip_bomb":
+            return self.gzip_bomb(request, normal, host)
         return self.send(request, normal, host)
 
     def _start(self, request: server.Request, reply: Reply, host: str) -> None:
@@ -384,6 +405,17 @@ class Responder(resource.Resource):
         request.setHeader(b"content-length", str(size).encode())
         request.write(reply.body + b"<!--")
         request.registerProducer(_Padding(request, size - len(reply.body) - 4), False)
+        return server.NOT_DONE_YET
+
+    def gzip_bomb(self, request: server.Request, reply: Reply, host: str) -> Any:
+        """`200` with the reply's type and a small gzip body that inflates far beyond the default DOWNLOAD_MAXSIZE."""
+        body = gzip_bomb_body()
+        self._start(request, reply, host)
+        request.setHeader(b"content-encoding", b"gzip")  # whether the client asked for gzip or not
+        request.setHeader(b"content-length", str(len(body)).encode())
+        if request.method != b"HEAD":
+            request.write(body)
+        request.finish()
         return server.NOT_DONE_YET
 
 

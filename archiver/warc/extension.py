@@ -36,14 +36,16 @@ from archiver.warc.records import (
     SERVER_NOT_MODIFIED,
     VERSIONS,
     WARC_1_0,
+    BodyTooLarge,
     Exchange,
     build_conversion,
     build_exchange,
     build_metadata,
-    decode_body,
+    has_outlinks,
     outlinks,
     provenance_fields,
     sha1_digest,
+    undo_encodings,
 )
 from archiver.warc.recover import recover_dir
 from archiver.warc.writer import RollingWarcWriter, safe_hostname
@@ -117,6 +119,7 @@ class WarcWriterExtension:
             raise ValueError(f"ARCHIVER_WARC_VERSION must be one of {VERSIONS}, not {self.version!r}")
         self.directory = output_dir(s) / "warc"
         self.check_on_close = bool(get(s, "ARCHIVER_WARC_CHECK_ON_CLOSE"))
+        self.max_size = s.getint("DOWNLOAD_MAXSIZE")
         self.index: CaptureIndex = load_index_factory(get(s, "ARCHIVER_WARC_CAPTURE_INDEX"))(crawler)
         self.writer = RollingWarcWriter(
             self.directory,
@@ -202,21 +205,12 @@ class WarcWriterExtension:
         elif response.status == 200 and body and not truncated:
             prior = as_prior(self.index.find_by_digest(request.url, digest))
             profile = IDENTICAL_PAYLOAD_DIGEST if prior else None
-        records = build_exchange(exchange, self.version, prior, profile)
+        records = build_exchange(exchange, self.version, prior, profile, payload_digest=digest)
 
-        links: list[str] = []
-        if body:
-            encodings = [
-                e.decode("latin-1") for v in response.headers.getlist(b"Content-Encoding") for e in v.split(b",")
-            ]
-            decoded = decode_body(body, encodings)
-            ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
-            if decoded is not None:
-                links = outlinks(request.url, ctype, decoded)
         meta_record = build_metadata(
             request.url,
             records.response.record_id,
-            provenance_fields(request.meta.get("archiver"), links),
+            provenance_fields(request.meta.get("archiver"), self._outlinks(request, response)),
             now,
             self.version,
         )
@@ -254,6 +248,24 @@ class WarcWriterExtension:
             "record_type": resp.record_type,
             "fetched_at": fetched_at,
         }
+
+    def _outlinks(self, request: Request, response: Response) -> list[str]:
+        """Links of an HTML or JSON body, decoded no further than the DOWNLOAD_MAXSIZE Scrapy applies to it."""
+        ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+        if not response.body or not has_outlinks(ctype):
+            return []
+        encodings = [e.decode("latin-1") for v in response.headers.getlist(b"Content-Encoding") for e in v.split(b",")]
+        # Capture runs before HttpCompressionMiddleware: without the limit a gzip bomb would inflate here.
+        max_size = int(request.meta.get("download_maxsize", self.max_size)) or None
+        try:
+            decoded = undo_encodings(response.body, encodings, max_size)
+        except BodyTooLarge:
+            self.stats.inc_value("warc/outlinks_skipped/too_large")
+            return []
+        if decoded is None:
+            self.stats.inc_value("warc/outlinks_skipped/undecodable")
+            return []
+        return outlinks(request.url, ctype, decoded)
 
     def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
         """Answer `archiver.signals.text_extracted` with a conversion record."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 WARC_1_0 = "1.0"
@@ -215,12 +217,16 @@ def build_exchange(
     version: str = WARC_1_1,
     revisit_of: PriorCapture | None = None,
     revisit_profile_name: str | None = None,
+    payload_digest: str | None = None,
 ) -> CaptureRecords:
-    """Request + response (or revisit) records of one exchange, linked both ways, same WARC-Date."""
+    """Request + response (or revisit) records of one exchange, linked both ways, same WARC-Date.
+
+    `payload_digest`: the body's `sha1_digest` when the caller already has it (saves hashing the body again).
+    """
     date = warc_date(exchange.fetched_at, version)
     req_id, resp_id = new_record_id(), new_record_id()
     head = http_response_head(exchange)
-    payload_digest = sha1_digest(exchange.body)
+    payload_digest = payload_digest or sha1_digest(exchange.body)
     protocol = _warc_protocol(exchange.protocol)
 
     if revisit_of is not None and revisit_profile_name is not None:
@@ -360,31 +366,73 @@ def build_warcinfo(
 # --- content helpers -------------------------------------------------------------------------------------
 
 
-def decode_body(body: bytes, encodings: Sequence[str]) -> bytes | None:
-    """The body with gzip/deflate/identity Content-Encodings undone (last applied first); None if impossible."""
+_INFLATE_CHUNK = 64 * 1024  # decoded bytes per step when a size limit applies
+
+
+class BodyTooLarge(ValueError):
+    """A content-encoded body that decodes to more than the size limit."""
+
+
+def _inflate(data: bytes, wbits: int, max_size: int | None) -> bytes:
+    """One zlib/gzip/raw deflate stream inflated, in steps that stop once past `max_size` (zlib.error if broken)."""
+    inflater = zlib.decompressobj(wbits=wbits)
+    if max_size is None:
+        return inflater.decompress(data)
+    out, tail = io.BytesIO(), data
+    while True:
+        chunk = inflater.decompress(tail, _INFLATE_CHUNK)
+        if out.tell() + len(chunk) > max_size:
+            raise BodyTooLarge(f"decodes to more than {max_size} bytes")
+        out.write(chunk)
+        tail = inflater.unconsumed_tail
+        # Stop at the end of the stream or when a step gives nothing (input used up or cut short); a step
+        # with output but no input left goes on, as zlib may still hold decoded bytes back.
+        if inflater.eof or not chunk:
+            return out.getvalue()
+
+
+def undo_encodings(body: bytes, encodings: Sequence[str], max_size: int | None = None) -> bytes | None:
+    """The body with gzip/deflate/identity Content-Encodings undone (last applied first); None if impossible.
+
+    Raises BodyTooLarge rather than hold more than `max_size` (plus one step) decoded bytes; None or 0: no limit.
+    """
+    limit = max_size or None
     data = body
     for enc in reversed([e.strip().lower() for e in encodings if e.strip()]):
         try:
             if enc in ("gzip", "x-gzip"):
-                data = zlib.decompressobj(wbits=47).decompress(data)
+                data = _inflate(data, 47, limit)
             elif enc == "deflate":
                 try:
-                    data = zlib.decompress(data)
+                    data = _inflate(data, 15, limit)
                 except zlib.error:
-                    data = zlib.decompressobj(wbits=-15).decompress(data)
+                    data = _inflate(data, -15, limit)
             elif enc != "identity":
                 return None
         except zlib.error:
             return None
+    if limit is not None and len(data) > limit:
+        raise BodyTooLarge(f"{len(data)} bytes, more than {limit}")
     return data
+
+
+def decode_body(body: bytes, encodings: Sequence[str], max_size: int | None = None) -> bytes | None:
+    """The body with its Content-Encodings undone; None if impossible or more than `max_size` bytes decoded."""
+    try:
+        return undo_encodings(body, encodings, max_size)
+    except BodyTooLarge:
+        return None
 
 
 _HTML_LINK = re.compile(rb"""<(?:a|img)\b[^>]*?\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _REF_LINK = re.compile(r"""<a\b[^>]*?href\s*=\s*"([^"]+)"[^>]*rel\s*=\s*"(?:ArticleRef|CommentRef)\"""", re.I)
 
 
-def _unique(links: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
+_T = TypeVar("_T", str, bytes)
+
+
+def _unique(links: Iterable[_T]) -> list[_T]:
+    seen: dict[_T, None] = {}
     for link in links:
         if link and link not in seen:
             seen[link] = None
@@ -394,8 +442,8 @@ def _unique(links: Iterable[str]) -> list[str]:
 def html_outlinks(base_url: str, html: bytes) -> list[str]:
     """http(s) a/@href and img/@src of an HTML page, absolute, in page order, without duplicates."""
     links = []
-    for m in _HTML_LINK.finditer(html):
-        raw = (m.group(1) if m.group(1) is not None else m.group(2)).decode("utf-8", "replace").strip()
+    for raw_bytes in _unique(m.group(1) or m.group(2) or b"" for m in _HTML_LINK.finditer(html)):
+        raw = raw_bytes.decode("utf-8", "replace").strip()
         if not raw or raw.startswith(("#", "javascript:", "mailto:", "data:")):
             continue
         link = urljoin(base_url, raw.replace("&amp;", "&"))
@@ -423,6 +471,12 @@ def api_outlinks(data: bytes) -> list[str]:
         elif isinstance(node, str) and "Ref" in node and "<a" in node:
             links.extend(_REF_LINK.findall(node))
     return _unique(links)
+
+
+def has_outlinks(content_type: str) -> bool:
+    """Whether `outlinks()` reads bodies of this type (HTML, JSON); others need no decoding."""
+    ctype = content_type.lower()
+    return "html" in ctype or "json" in ctype
 
 
 def outlinks(url: str, content_type: str, body: bytes) -> list[str]:

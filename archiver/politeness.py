@@ -1,4 +1,4 @@
-"""Retries that wait: 429 and 503 honour Retry-After, other retries back off exponentially."""
+"""Politeness: retries that wait (Retry-After on 429 and 503, exponential backoff otherwise); robots.txt obeyed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares import robotstxt
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Response
 
@@ -67,3 +70,23 @@ class WaitingRetryMiddleware(RetryMiddleware):
             logger.info("retry %d of %s in %.1fs (%s)", attempt, retry.url, delay, why)
             self.crawler.stats.inc_value("archiver/retry/waited_seconds", int(delay))
             await asyncio.sleep(delay)
+
+
+def robots_error_line(record: logging.LogRecord) -> bool:
+    """Log filter: a robots.txt that could not be fetched is one line naming the host and why, not a traceback."""
+    if record.exc_info and str(record.msg).startswith("Error downloading"):
+        exc = record.exc_info[1]
+        request = record.args.get("request") if isinstance(record.args, dict) else None
+        host = urlsplit(request.url).netloc if isinstance(request, Request) else "?"
+        record.msg = "robots.txt of %s could not be fetched (%s: %s); its URLs are fetched as if allowed"
+        record.args = (host, type(exc).__name__, exc)
+        record.exc_info = record.exc_text = None
+    return True
+
+
+class RobotsTxtMiddleware(robotstxt.RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, with `robots_error_line` on its logger."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        robotstxt.logger.addFilter(robots_error_line)  # the same function: added once per process

@@ -54,12 +54,18 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # Memory across runs (archiver.state): the run lock and the run record, before the other extensions.
 EXTENSIONS["archiver.state.StateExtension"] = 10
 
+# Per-host concurrency that holds when many requests to one host are queued at once (archiver/downloader.py).
+DOWNLOADER = "archiver.downloader.Downloader"
+
 DOWNLOADER_MIDDLEWARES = {
     # Before everything else: nothing off the allowed hosts, whatever dont_filter says.
     "archiver.scope.ScopeMiddleware": 50,
     # Retries that wait (Retry-After on 429/503, backoff otherwise) instead of hammering.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "archiver.politeness.WaitingRetryMiddleware": 550,
+    # robots.txt obeyed as Scrapy does; one error line instead of a traceback when it cannot be fetched.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "archiver.politeness.RobotsTxtMiddleware": 100,
 }
 RETRY_TIMES = 2
 

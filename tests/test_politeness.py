@@ -66,3 +66,46 @@ def test_429_is_retried_after_the_wait_the_server_asked_for(tmp_path):
     assert rows == [{"url": url, "status": 200, "body": "fine"}], proc.stderr[-3000:]
     assert "retry 1 of " + url + " in 1.0s (429)" in proc.stderr
     assert "'archiver/retry/waited_seconds': 1" in proc.stderr
+
+
+class NoRobots(BaseHTTPRequestHandler):
+    """Drops the connection on /robots.txt; serves every other path."""
+
+    def do_GET(self):
+        if self.path == "/robots.txt":
+            self.close_connection = True
+            self.connection.shutdown(2)  # no status line: Scrapy gets a connection error
+            return
+        body = b"page"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_unreachable_robots_txt_is_one_error_line_not_a_traceback(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoRobots)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "out.jsonl"
+    host = f"127.0.0.1:{server.server_port}"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "scrapy", "runspider", str(ROOT / "tests/spiders/fetch_urls.py"),
+             "-a", f"urls=http://{host}/a", "-a", f"out={out}", "-s", "ARCHIVER_ALLOWED_HOSTS=127.0.0.1",
+             "-s", "ARCHIVER_OUTPUT_DIR=" + str(tmp_path), "-s", "ARCHIVER_ALLOW_PRIVATE_ADDRESSES=1",
+             "-s", "RETRY_TIMES=0"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == [{"url": f"http://{host}/a", "status": 200, "body": "page"}], proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if "robotstxt] ERROR" in line]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert f"robots.txt of {host} could not be fetched (" in errors[0]
+    assert "its URLs are fetched as if allowed" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert "'robotstxt/request_count': 1" in proc.stderr

@@ -205,6 +205,8 @@ class RssSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = 0.5, log: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval, self.log = pid, interval, log
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
         self.samples: list[tuple[float, float, float]] = []
         self.peak_kb = self.peak_root_kb = 0
         self.cpu: dict[int, float] = {}

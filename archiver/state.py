@@ -905,6 +905,12 @@ def run_id_for(crawler: Any) -> str:
     return str(run_id)
 
 
+def _refusal_already_logged(record: logging.LogRecord) -> bool:
+    """asyncio log filter: Scrapy hands a refused start to asyncio, which would print StateLocked again, traceback
+    and all, as "Task exception was never retrieved"; the one error line above says it (exit status stays 1)."""
+    return not (record.exc_info and isinstance(record.exc_info[1], StateLocked))
+
+
 class StateExtension:
     """Takes the output folder's run lock before the crawl starts and records the run in the state.
 
@@ -927,6 +933,7 @@ class StateExtension:
             state.acquire_run_lock(run_id)
         except StateLocked as exc:
             logger.error("%s", exc)
+            logging.getLogger("asyncio").addFilter(_refusal_already_logged)
             state.close()
             raise
         dead = state.start_run(run_id, time.time())

@@ -242,6 +242,7 @@ def test_a_second_crawl_on_the_same_output_refuses_while_the_first_runs(site: Si
         assert second.returncode != 0
         assert "is in use by run slow-" in second.stderr and f"(pid {first.pid} on " in second.stderr
         assert "refuses to start" in second.stderr
+        assert second.stderr.count("refuses to start") == 1 and "Traceback" not in second.stderr, second.stderr
         assert site.requests("/page") == []  # it fetched nothing
         assert not (tmp_path / "second.jsonl").exists() or (tmp_path / "second.jsonl").read_text() == ""
     finally:

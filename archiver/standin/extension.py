@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Spider, signals
 from scrapy.exceptions import NotConfigured
-from twisted.internet.defer import Deferred
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from archiver import config
 from archiver.standin.faults import FaultPlan
@@ -73,8 +73,8 @@ class StandinExtension:
             listening.ca_cert_path,
         )
 
-    def spider_closed(self, spider: Spider) -> Deferred | None:
+    async def spider_closed(self, spider: Spider) -> None:
         if self.listening is None:
-            return None
+            return
         listening, self.listening = self.listening, None
-        return listening.stop()  # Scrapy waits for a returned Deferred
+        await maybe_deferred_to_future(listening.stop())

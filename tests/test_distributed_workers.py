@@ -12,11 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ import test_distributed
 from archiver.distributed.connection import Keys
 from archiver.distributed.queue import JobQueue
 from archiver.jobs import ArticleJob
+from tests.loopback import QuietHandler, serving
 
 # The Redis fixtures of test_distributed.py.
 ROOT = test_distributed.ROOT
@@ -105,30 +104,18 @@ ARCHIVER_PROGRESS_INTERVAL = 0
 """
 
 
-class SlowArticles(BaseHTTPRequestHandler):
+class SlowArticles(QuietHandler):
     """`/a/<id>` answers `article <id>` after a short wait, so a crawl lasts long enough to kill a worker in it."""
 
     def do_GET(self) -> None:
         time.sleep(0.15)
-        body = f"article {self.path.rsplit('/', 1)[1]}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, f"article {self.path.rsplit('/', 1)[1]}".encode(), {"Content-Type": "text/plain"})
 
 
 @pytest.fixture
 def article_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowArticles)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(SlowArticles) as host:
+        yield f"http://{host}"
 
 
 def start_worker(folder: Path, worker: str, redis_url: str, server: str) -> subprocess.Popen:

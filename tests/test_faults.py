@@ -25,6 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.feeddump import iter_dumps
 from archiver.standin.server import GZIP_BOMB_BYTES
 from archiver.state import State
+from archiver.warc.lookup import archived_response, find_by_url, read_record_at
 from archiver.warc.records import sha1_digest
 
 # Quick failures: one retry, no waiting beyond a fraction of a second, a short timeout for `slow`.
@@ -279,6 +280,11 @@ def test_gzip_bomb_is_refused_not_inflated(runs: FaultRuns) -> None:
     assert len(refused) == 1 and page in refused[0] and "WARNING" in refused[0], refused
     memory = {k: int(v) for k, v in re.findall(r"'memusage/(max|startup)': (\d+)", log)}
     assert memory["max"] - memory["startup"] < GZIP_BOMB_BYTES // 2, memory  # inflated, it would add 256 MiB
+    # Looked up again (scrapy warc-get), the archived bomb comes back as stored, not inflated.
+    limit = int(FAST["DOWNLOAD_MAXSIZE"])
+    location = find_by_url(runs.out / "warc", page)
+    head, body = archived_response(runs.out / "warc", read_record_at(location.warc_file, location.offset), limit)
+    assert b"Content-Encoding: gzip" in head and body[:2] == b"\x1f\x8b" and len(body) < limit
 
 
 def test_state_kept_retryable_failures_for_the_next_run(runs: FaultRuns, tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ class Command(ScrapyCommand):
             self.exitcode = 1
             return
         record = read_record_at(loc.warc_file, loc.offset)
-        head, body = archived_response(output / "warc", record)
+        # An archived gzip bomb is printed as stored, never inflated past DOWNLOAD_MAXSIZE.
+        head, body = archived_response(output / "warc", record, self.settings.getint("DOWNLOAD_MAXSIZE") or None)
         out = sys.stdout.buffer
         if not opts.body_only:
             out.write(head)

@@ -70,8 +70,11 @@ def find_by_url(warc_dir: Path, url: str, digest: str | None = None, full_only: 
     return best[1] if best else None
 
 
-def archived_response(warc_dir: Path, record: ParsedRecord) -> tuple[bytes, bytes]:
-    """(HTTP head, decoded payload) of a response, or of a revisit with the original's payload."""
+def archived_response(warc_dir: Path, record: ParsedRecord, max_size: int | None = None) -> tuple[bytes, bytes]:
+    """(HTTP head, decoded payload) of a response, or of a revisit with the original's payload.
+
+    A payload that does not decode, or would decode to more than `max_size` bytes, is given as stored.
+    """
     http = split_http(record.block)
     if http is None:
         return b"", record.block
@@ -87,5 +90,5 @@ def archived_response(warc_dir: Path, record: ParsedRecord) -> tuple[bytes, byte
                     first, headers = original[0], original[1]
     head = "\r\n".join([first, *(f"{k}: {v}" for k, v in headers)]).encode("latin-1") + b"\r\n\r\n"
     encodings = [e for k, v in headers if k.lower() == "content-encoding" for e in v.split(",")]
-    decoded = decode_body(payload, encodings)
+    decoded = decode_body(payload, encodings, max_size)
     return head, payload if decoded is None else decoded

@@ -25,6 +25,7 @@ FAULTS = {
     "reset": "page",
     "truncated": "api",
     "oversized": "page",
+    "gzip_bomb": "page",
     "invalid_json": "api",
     "wrong_charset": "page",
     "redirect_loop": "page",
@@ -112,6 +113,11 @@ def test_truncated_body_is_data_loss(faulted) -> None:
 def test_oversized_body_is_cancelled_by_maxsize(faulted) -> None:
     assert faulted["oversized"]["error"] in ("CancelledError", "DownloadCancelledError"), faulted["oversized"]
     assert "larger than download max size" in faulted["_log"]
+
+
+def test_gzip_bomb_is_refused_by_scrapys_decompression_limit(faulted) -> None:
+    assert faulted["gzip_bomb"]["error"] == "IgnoreRequest", faulted["gzip_bomb"]
+    assert "exceeded DOWNLOAD_MAXSIZE (2000000 B) during decompression" in faulted["_log"]
 
 
 def test_invalid_json(faulted) -> None:

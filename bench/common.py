@@ -10,12 +10,14 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,19 @@ def machine() -> dict[str, Any]:
 def load1() -> float:
     """The 1-minute load average."""
     return round(os.getloadavg()[0], 2)
+
+
+@contextlib.contextmanager
+def scratch(prefix: str, keep: bool = False, folder: Path | None = None) -> Iterator[Path]:
+    """A temporary folder for one bench run (under `folder` if given): removed at the end unless `keep`."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept: {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # --- generated corpora ---

@@ -20,7 +20,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "distributed.json"
 sys.path.insert(0, str(ROOT))
+
+from bench.common import scratch  # noqa: E402 - after the path is set
 
 
 def free_port() -> int:
@@ -207,18 +208,17 @@ def main() -> None:
     parser.add_argument("--dumps", default=str(ROOT / "tests" / "data" / "feed-dumps"))
     parser.add_argument("--entries", type=int, default=100_000)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-distributed-"))
-    redis_proc, redis_url = start_redis(tmp)
-    standin_proc, standin = start_standin(args.dumps)
-    try:
-        runs = [run_workers(n, redis_url, standin, args.dumps, tmp) for n in args.workers]
-        mem = memory(redis_url, args.entries)
-    finally:
-        standin_proc.terminate()
-        redis_proc.terminate()
-        standin_proc.wait()
-        redis_proc.wait()
-    shutil.rmtree(tmp, ignore_errors=True)
+    with scratch("bench-distributed-") as tmp:
+        redis_proc, redis_url = start_redis(tmp)
+        standin_proc, standin = start_standin(args.dumps)
+        try:
+            runs = [run_workers(n, redis_url, standin, args.dumps, tmp) for n in args.workers]
+            mem = memory(redis_url, args.entries)
+        finally:
+            standin_proc.terminate()
+            redis_proc.terminate()
+            standin_proc.wait()
+            redis_proc.wait()
 
     cores = os.cpu_count()
     print(f"distributed bench on {cores} cores ({platform.python_implementation()} {platform.python_version()})")

@@ -14,15 +14,17 @@ import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import scratch  # noqa: E402 - after the path is set
+
 SAMPLE = ROOT / "archiver" / "data" / "sample-dumps"
 RESULTS = ROOT / "bench" / "results" / "feeddump.json"
 PER_FOLDER = 1000  # like the mirrors' per-day folders; a walk holds one folder listing at a time
@@ -90,16 +92,12 @@ def main() -> None:
         print(json.dumps(parse(args.child)))
         return
 
-    base = Path(tempfile.mkdtemp(prefix="feeddump-bench-", dir=args.dir))
-    try:
+    with scratch("feeddump-bench-", args.keep, args.dir) as base:
         started = time.perf_counter()
         folders = replicate(base, args.files)
         written = time.perf_counter() - started
         small = run_child(folders[: max(1, args.small // PER_FOLDER)])
         full = run_child([base])
-    finally:
-        if not args.keep:
-            shutil.rmtree(base, ignore_errors=True)
 
     print(f"sample: {len(list(SAMPLE.glob('*.md')))} dumps, copied to {args.files} files in {written:.1f} s")
     print(f"{'files':>8} {'seconds':>8} {'files/s':>8} {'peak RSS MB':>12}")

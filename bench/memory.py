@@ -12,10 +12,8 @@ Prints a table and writes bench/results/memory.json.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -23,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS_DIR, ROOT, StandinProcess, load1, make_corpus, table, write_result
+from bench.common import RESULTS_DIR, ROOT, StandinProcess, load1, make_corpus, scratch, table, write_result
 from bench.pipeline import run_pipeline
 
 TARGET = 0.20  # the larger run's peak within 20% of the smaller's
@@ -31,8 +29,7 @@ TARGET = 0.20  # the larger run's peak within 20% of the smaller's
 
 def crawl_size(size: int, args: argparse.Namespace) -> dict:
     """Generate `size` articles, serve them, crawl them; the pipeline row plus the settings used."""
-    work = Path(tempfile.mkdtemp(prefix=f"bench-memory-{size}-"))
-    try:
+    with scratch(f"bench-memory-{size}-") as work:
         started = time.perf_counter()
         make_corpus(work / "dumps", size)
         generated = time.perf_counter() - started
@@ -45,8 +42,6 @@ def crawl_size(size: int, args: argparse.Namespace) -> dict:
         row["generate_seconds"] = round(generated, 1)
         row["warc_mb"] = round(sum(f.stat().st_size for f in (work / "out" / "warc").glob("*.warc.gz")) / 2**20, 1)
         return row
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def traced_child(argv: list[str], out: str, first: float, every: float) -> None:
@@ -80,8 +75,7 @@ def traced_child(argv: list[str], out: str, first: float, every: float) -> None:
 
 def trace_growth(size: int, args: argparse.Namespace) -> list[str]:
     """A crawl of `size` articles under tracemalloc; the top allocation growth between two snapshots."""
-    work = Path(tempfile.mkdtemp(prefix="bench-memory-trace-"))
-    try:
+    with scratch("bench-memory-trace-") as work:
         make_corpus(work / "dumps", size)
         out = work / "growth.txt"
         with StandinProcess([work / "dumps"]) as standin:
@@ -98,8 +92,6 @@ def trace_growth(size: int, args: argparse.Namespace) -> list[str]:
             cmd = [sys.executable, __file__, "--traced-child", str(out), "--", *argv]
             subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
         return out.read_text("utf-8").splitlines()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

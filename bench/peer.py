@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, RssSampler, StandinProcess, load1, make_corpus, table, write_result
+from bench.common import ROOT, RssSampler, StandinProcess, load1, make_corpus, scratch, table, write_result
 from bench.pipeline import CRAWL_SETTINGS, captured_urls, run_bare, run_pipeline
 from bench.warc import PEER, tool_venv
 
@@ -162,8 +161,7 @@ def main() -> None:
 
     from archiver.warc.wacz import create_wacz
 
-    work = Path(tempfile.mkdtemp(prefix="bench-peer-"))
-    try:
+    with scratch("bench-peer-", args.keep) as work:
         make_corpus(work / "dumps", args.articles)
         tool_venv(PEER)  # built (once, cached) before any clock runs
         with StandinProcess([work / "dumps"]) as standin:
@@ -196,11 +194,6 @@ def main() -> None:
             },
         )
         print(f"written: {path.relative_to(ROOT)}")
-    finally:
-        if args.keep:
-            print(f"kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

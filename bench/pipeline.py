@@ -23,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -41,6 +40,7 @@ from bench.common import (
     cpu_seconds,
     load1,
     make_corpus,
+    scratch,
     table,
     write_result,
 )
@@ -316,10 +316,9 @@ def main() -> None:
         bare_child(*args.bare_child, dict(pair.split("=", 1) for pair in args.set))
         return
 
-    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    rows: list[dict[str, Any]] = []
-    name = "pipeline" + (f"-{args.label}" if args.label else "")
-    try:
+    with scratch("bench-pipeline-", args.keep) as work:
+        rows: list[dict[str, Any]] = []
+        name = "pipeline" + (f"-{args.label}" if args.label else "")
         dumps = work / "dumps"
         make_corpus(dumps, args.articles)
         wrap = None
@@ -400,11 +399,6 @@ def main() -> None:
             },
         )
         print(f"written: {path.relative_to(ROOT)}")
-    finally:
-        if args.keep:
-            print(f"kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

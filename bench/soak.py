@@ -17,10 +17,8 @@ import os
 import platform
 import re
 import select
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import rss_kb  # noqa: E402 - after the path is set
+from bench.common import rss_kb, scratch  # noqa: E402 - after the path is set
 
 DUMPS = ROOT / "tests" / "data" / "feed-dumps"
 RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -190,9 +188,8 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    base = Path(tempfile.mkdtemp(prefix="soak-", dir=args.dir))
-    dumps, out = base / "dumps", base / "out"
-    try:
+    with scratch("soak-", args.keep, args.dir) as base:
+        dumps, out = base / "dumps", base / "out"
         ids = generate(dumps, args.articles)
         standin, info = start_standin(dumps, args.fault_rate, args.seed)
         try:
@@ -230,11 +227,6 @@ def main() -> int:
         args.results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print_table(result)
         return 0 if result["pass"] else 1
-    finally:
-        if args.keep:
-            print(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
 
 
 def print_table(r: dict[str, Any]) -> None:

@@ -57,5 +57,6 @@ def run_crawl(
     merged = FAST | standin.scrapy_settings() | {"ARCHIVER_OUTPUT_DIR": str(out)} | (settings or {})
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}  # the profile scrapy.cfg names
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return CrawlRun(out, proc.returncode, proc.stdout + proc.stderr)

@@ -8,18 +8,16 @@ of outcomes is docs/faults.md.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DUMPS, ROOT, RunningStandin, start_standin
+from conftest import DUMPS, RunningStandin, start_standin
+from crawl_support import run_crawl
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.feeddump import iter_dumps
@@ -104,12 +102,7 @@ class FaultRuns:
 
 def crawl(dumps: Path, out: Path, run_id: str, standin: RunningStandin, **extra: str) -> Run:
     """`scrapy crawl feeddump` in a subprocess, routed to `standin`; read back items, report and WARC."""
-    settings = {**standin.scrapy_settings(), **FAST, "ARCHIVER_OUTPUT_DIR": str(out), "ARCHIVER_RUN_ID": run_id}
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "feeddump", "-a", f"dumps={dumps}"]
-    for key, value in {**settings, **extra}.items():
-        cmd += ["-s", f"{key}={value}"]
-    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    run = run_crawl(out, standin, dumps, settings={**FAST, "ARCHIVER_RUN_ID": run_id, **extra}, timeout=180)
     items_file = out / "items" / f"{run_id}.jsonl"
     items = {}
     if items_file.exists():
@@ -117,9 +110,9 @@ def crawl(dumps: Path, out: Path, run_id: str, standin: RunningStandin, **extra:
             item = json.loads(line)
             items[item["article_id"]] = item
     report_file = out / "reports" / f"{run_id}.json"
-    assert report_file.exists(), proc.stderr[-4000:]
+    assert report_file.exists(), run.log[-4000:]
     report = json.loads(report_file.read_text(encoding="utf-8"))
-    return Run(proc.returncode, proc.stderr, items, report, warc_records(out / "warc"))
+    return Run(run.returncode, run.log, items, report, warc_records(out / "warc"))
 
 
 def warc_records(folder: Path) -> dict[str, list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -126,21 +127,28 @@ def make_corpus(target: Path, count: int, *, first_id: int = FIRST_ID, source: P
 
 @dataclass
 class StandinProcess:
-    """`python -m archiver.standin --dumps ...` in a child process; `address` routes a crawl to it."""
+    """`python -m archiver.standin --dumps ...` in a child process; `address` routes a crawl to it.
+
+    `options`: more stand-in arguments (`--fault-rate 0.05`, ...); `timeout`: seconds to wait for it to listen.
+    """
 
     dumps: Sequence[str | Path]
     seed: int = 0
+    options: Sequence[str] = ()
     timeout: float = 600.0
     info: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
 
     def __enter__(self) -> StandinProcess:
-        cmd = [sys.executable, "-m", "archiver.standin", "--seed", str(self.seed), "--dumps", *map(str, self.dumps)]
+        cmd = [sys.executable, "-m", "archiver.standin", "--seed", str(self.seed), *self.options]
+        cmd += ["--dumps", *map(str, self.dumps)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""  # blocks until it listens
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        line = self.proc.stdout.readline() if ready else ""  # its first line says where it listens
         if not line:
             self.stop()
-            raise RuntimeError("the stand-in exited before listening")
+            raise RuntimeError(f"the stand-in did not start listening within {self.timeout:g} s")
         self.info = json.loads(line)
         return self
 

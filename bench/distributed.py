@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "distributed.json"
 sys.path.insert(0, str(ROOT))
 
-from bench.common import scratch  # noqa: E402 - after the path is set
+from bench.common import StandinProcess, scratch  # noqa: E402 - after the path is set
 
 
 def free_port() -> int:
@@ -55,13 +55,6 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
         except redis.ConnectionError:
             time.sleep(0.05)
     sys.exit("redis-server did not start")
-
-
-def start_standin(dumps: str) -> tuple[subprocess.Popen, dict[str, Any]]:
-    cmd = [sys.executable, "-m", "archiver.standin", "--dumps", dumps]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    return proc, json.loads(proc.stdout.readline())
 
 
 def env_for(redis_url: str) -> dict[str, str]:
@@ -210,14 +203,12 @@ def main() -> None:
     args = parser.parse_args()
     with scratch("bench-distributed-") as tmp:
         redis_proc, redis_url = start_redis(tmp)
-        standin_proc, standin = start_standin(args.dumps)
         try:
-            runs = [run_workers(n, redis_url, standin, args.dumps, tmp) for n in args.workers]
+            with StandinProcess([args.dumps]) as standin:
+                runs = [run_workers(n, redis_url, standin.info, args.dumps, tmp) for n in args.workers]
             mem = memory(redis_url, args.entries)
         finally:
-            standin_proc.terminate()
             redis_proc.terminate()
-            standin_proc.wait()
             redis_proc.wait()
 
     cores = os.cpu_count()

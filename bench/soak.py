@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import re
-import select
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import rss_kb, scratch  # noqa: E402 - after the path is set
+from bench.common import StandinProcess, rss_kb, scratch  # noqa: E402 - after the path is set
 
 DUMPS = ROOT / "tests" / "data" / "feed-dumps"
 RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -59,18 +58,6 @@ def generate(target: Path, count: int) -> list[int]:
         (folder / f"{new}.md").write_bytes(data.replace(b"/a-" + old, b"/a-" + str(new).encode()))
         ids.append(new)
     return ids
-
-
-def start_standin(dumps: Path, rate: float, seed: int) -> tuple[subprocess.Popen, dict[str, Any]]:
-    """The stand-in as a separate process; returns it and its JSON line."""
-    cmd = [sys.executable, "-m", "archiver.standin", "--dumps", str(dumps), "--fault-rate", str(rate)]
-    cmd += ["--seed", str(seed), "--slow-seconds", "20"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 600)
-    if not ready:
-        proc.kill()
-        raise RuntimeError("stand-in did not start")
-    return proc, json.loads(proc.stdout.readline())
 
 
 def children(pid: int) -> list[int]:
@@ -191,12 +178,9 @@ def main() -> int:
     with scratch("soak-", args.keep, args.dir) as base:
         dumps, out = base / "dumps", base / "out"
         ids = generate(dumps, args.articles)
-        standin, info = start_standin(dumps, args.fault_rate, args.seed)
-        try:
-            code, seconds, samples, log = crawl(dumps, out, info["address"], args.interval)
-        finally:
-            standin.terminate()
-            standin.wait(timeout=30)
+        options = ["--fault-rate", str(args.fault_rate), "--slow-seconds", "20"]
+        with StandinProcess([dumps], seed=args.seed, options=options) as standin:
+            code, seconds, samples, log = crawl(dumps, out, standin.address, args.interval)
         tracebacks = log.count("Traceback")
         checked = account(out, ids)
         requests = checked["requests"]

@@ -185,8 +185,14 @@ def defaults() -> dict[str, Any]:
 
 
 def get(settings: BaseSettings, name: str) -> Any:
-    """The value of an ARCHIVER_* setting, falling back to its registered default."""
-    return settings.get(name, _BY_NAME[name].default)
+    """The value of an ARCHIVER_* setting, falling back to its registered default.
+
+    A switch (boolean default) is read as one, so `-s ARCHIVER_WARC_ENABLED=False` turns it off.
+    """
+    default = _BY_NAME[name].default
+    if isinstance(default, bool):
+        return settings.getbool(name, default)
+    return settings.get(name, default)
 
 
 def get_list(settings: BaseSettings, name: str) -> list[str]:

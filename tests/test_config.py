@@ -34,3 +34,15 @@ def test_default_profile_sets_every_default_and_disables_remote_code():
     assert profile.REMOTE_CONTROL_ENABLED is False
     assert profile.EXTENSIONS["scrapy.extensions.remote_control.RemoteControl"] is None
     assert "br" not in profile.DEFAULT_REQUEST_HEADERS["Accept-Encoding"]
+
+
+def test_switches_given_as_text_are_read_as_switches():
+    from scrapy.settings import Settings
+
+    # as `scrapy crawl -s NAME=VALUE` gives them: strings
+    settings = Settings({"ARCHIVER_WARC_ENABLED": "False", "ARCHIVER_MEDIA": "0", "ARCHIVER_READ_DUMPS": "true"})
+    assert config.get(settings, "ARCHIVER_WARC_ENABLED") is False
+    assert config.get(settings, "ARCHIVER_MEDIA") is False
+    assert config.get(settings, "ARCHIVER_READ_DUMPS") is True
+    assert config.get(Settings(), "ARCHIVER_CONDITIONAL_REQUESTS") is True  # the default
+    assert config.get(settings, "ARCHIVER_WARC_PREFIX") == "archiver"

@@ -81,6 +81,9 @@ EXTENSIONS["archiver.standin.extension.StandinExtension"] = 100
 # WARC capture (archiver/warc): at 950 it sees each response before HttpCompressionMiddleware (590) decodes it;
 # the extension is the crawler's one writer (rolling files, conversion records, recovery, CDXJ, check on close).
 DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.WarcCaptureMiddleware"] = 950
+# Scrapy's decoder in the same place, taking the body the capture already decoded (one inflate per body).
+DOWNLOADER_MIDDLEWARES["scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware"] = None
+DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.HttpCompressionMiddleware"] = 590
 EXTENSIONS["archiver.warc.extension.WarcWriterExtension"] = 200
 
 # Items are written unbuffered: the state counts an article done only once its item is in the file.

@@ -182,6 +182,25 @@ def test_items_name_their_records(run11):
         assert nxt in (b"\x1f\x8b", b"")  # the next gzip member starts right after
 
 
+def test_spider_gets_bodies_decoded_once_and_exactly(run11):
+    """HTML and JSON bodies reach the spider decoded by the capture; other bodies by Scrapy; all as served."""
+    import hashlib
+    import re
+
+    served = {path: hashlib.sha1(body).hexdigest() for path, body in run11["decoded"].items()}
+    checked = 0
+    for it in items(run11["tmp"]):
+        path = it["url"].removeprefix(run11["base"])
+        if it["status"] == 200 and "dataloss" not in it["flags"]:
+            assert it["body_sha1"] == served[path], path
+            checked += 1
+    assert checked == 9
+    stats = dict(re.findall(r"'(httpcompression/[a-z_]+)': (\d+)", run11["log"]))
+    # /page and /gzip-chunked (gzip HTML), the API (deflate JSON); /etag and /same (gzip text) twice are Scrapy's
+    assert stats["httpcompression/decoded_by_capture"] == "3"
+    assert stats["httpcompression/response_count"] == "6"
+
+
 def test_metadata_records_carry_provenance_and_outlinks(run11):
     records = read_all(run11["warc"])
     ids = {r[2].get_header("WARC-Record-ID"): r for r in records}

@@ -98,6 +98,34 @@ def test_decode_body():
     assert decode_body(b"not gzip", ["gzip"]) is None
 
 
+def test_html_outlinks_resolve_as_urljoin_does():
+    from urllib.parse import urljoin
+
+    hrefs = ["https://a.b/c?", "http://a.b/x/../y#f", "HTTPS://A.B/c", "//cdn.b/i.jpg", "rel/p?q=1&amp;r=2", "/abs"]
+    html = "".join(f'<a href="{h}">x</a><img src="{h}">' for h in hrefs).encode()
+    for base in ("https://www.dw.com/zh/x/a-1", "http://127.0.0.1:8000/dir/page", "HTTP://Host/p"):
+        expected = list(dict.fromkeys(urljoin(base, h.replace("&amp;", "&")) for h in hrefs))
+        assert html_outlinks(base, html) == [u for u in expected if u.startswith(("http://", "https://"))], base
+
+
+def test_exact_decoding_only_where_scrapy_decodes_the_same_bytes():
+    from scrapy.utils.gz import gunzip
+
+    data = os.urandom(50_000).hex().encode()
+    body = gzip.compress(data)
+    assert undo_encodings(body, ["gzip"], exact=True) == gunzip(body) == data
+    assert undo_encodings(zlib.compress(data), ["deflate"], 10**6, exact=True) == data
+    assert undo_encodings(zlib.compress(data, wbits=-15), ["deflate"], exact=True) == data
+    # Scrapy reads every gzip member, its gunzip no zlib stream, and keeps `identity`: leave those to Scrapy
+    assert gunzip(body + body) == data + data
+    assert undo_encodings(body + body, ["gzip"], exact=True) is None
+    assert undo_encodings(body + body, ["gzip"]) == data  # enough for outlinks
+    assert undo_encodings(zlib.compress(data), ["gzip"], exact=True) is None
+    assert undo_encodings(body, ["identity", "gzip"], exact=True) is None
+    assert undo_encodings(body[:-100], ["gzip"], exact=True) is None
+    assert undo_encodings(body, ["br"], exact=True) is None
+
+
 def _zeros_compressed(size: int, wbits: int) -> bytes:
     """`size` NUL bytes compressed (wbits 31: gzip, 15: zlib, -15: raw deflate), never held whole."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)

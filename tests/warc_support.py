@@ -238,7 +238,13 @@ def run_crawl(
     spec.write_text(json.dumps({"urls": urls, "again": list(again)}))
     s = {
         "ARCHIVER_OUTPUT_DIR": str(tmp / "out"),
-        "DOWNLOADER_MIDDLEWARES": json.dumps({"archiver.warc.middleware.WarcCaptureMiddleware": 950}),
+        "DOWNLOADER_MIDDLEWARES": json.dumps(
+            {
+                "archiver.warc.middleware.WarcCaptureMiddleware": 950,
+                "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+                "archiver.warc.middleware.HttpCompressionMiddleware": 590,
+            }
+        ),
         "EXTENSIONS": json.dumps({"archiver.warc.extension.WarcWriterExtension": 0}),
         "DEFAULT_REQUEST_HEADERS": json.dumps({"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}),
         "TELNETCONSOLE_ENABLED": "False",

@@ -12,6 +12,7 @@ import multiprocessing
 import platform
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -106,6 +107,14 @@ def _header_list(headers: Any) -> list[tuple[bytes, bytes]]:
     return [(bytes(k), bytes(v)) for k in headers for v in headers.getlist(k)]
 
 
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """One written exchange: where its response record is, and its body decoded if the capture decoded it."""
+
+    location: dict[str, Any]  # what `request.meta["warc_capture"]` holds
+    decoded_body: bytes | None = None  # content-encoded body, decoded as Scrapy would decode it
+
+
 class WarcWriterExtension:
     """Owns the rolling writer of one crawler and everything that happens to its files."""
 
@@ -175,7 +184,7 @@ class WarcWriterExtension:
         return fields
 
     # --- capture ------------------------------------------------------------------------------------------
-    def capture(self, request: Request, response: Response) -> dict[str, Any] | None:
+    def capture(self, request: Request, response: Response) -> Captured | None:
         """Write one exchange (request, response or revisit, metadata); the location of its response record."""
         if not self.enabled or "cached" in response.flags:
             return None
@@ -207,10 +216,11 @@ class WarcWriterExtension:
             profile = IDENTICAL_PAYLOAD_DIGEST if prior else None
         records = build_exchange(exchange, self.version, prior, profile, payload_digest=digest)
 
+        links, decoded = self._outlinks(request, response)
         meta_record = build_metadata(
             request.url,
             records.response.record_id,
-            provenance_fields(request.meta.get("archiver"), self._outlinks(request, response)),
+            provenance_fields(request.meta.get("archiver"), links),
             now,
             self.version,
         )
@@ -239,7 +249,7 @@ class WarcWriterExtension:
         self.stats.inc_value(f"warc/records/{resp.record_type}")
         self.stats.inc_value("warc/records", len(written))
         self.stats.inc_value("warc/bytes", sum(w.length for w in written))
-        return {
+        location = {
             "warc_file": resp.warc_file,
             "offset": resp.offset,
             "length": resp.length,
@@ -248,24 +258,29 @@ class WarcWriterExtension:
             "record_type": resp.record_type,
             "fetched_at": fetched_at,
         }
+        return Captured(location, decoded)
 
-    def _outlinks(self, request: Request, response: Response) -> list[str]:
-        """Links of an HTML or JSON body, decoded no further than the DOWNLOAD_MAXSIZE Scrapy applies to it."""
+    def _outlinks(self, request: Request, response: Response) -> tuple[list[str], bytes | None]:
+        """Links of an HTML or JSON body, decoded no further than the DOWNLOAD_MAXSIZE Scrapy applies to it.
+
+        Also the decoded body when it is content-encoded and decodes exactly as Scrapy would decode it.
+        """
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         if not response.body or not has_outlinks(ctype):
-            return []
+            return [], None
         encodings = [e.decode("latin-1") for v in response.headers.getlist(b"Content-Encoding") for e in v.split(b",")]
         # Capture runs before HttpCompressionMiddleware: without the limit a gzip bomb would inflate here.
         max_size = int(request.meta.get("download_maxsize", self.max_size)) or None
         try:
-            decoded = undo_encodings(response.body, encodings, max_size)
+            exact = undo_encodings(response.body, encodings, max_size, exact=True) if encodings else None
+            decoded = exact if exact is not None else undo_encodings(response.body, encodings, max_size)
         except BodyTooLarge:
             self.stats.inc_value("warc/outlinks_skipped/too_large")
-            return []
+            return [], None
         if decoded is None:
             self.stats.inc_value("warc/outlinks_skipped/undecodable")
-            return []
-        return outlinks(request.url, ctype, decoded)
+            return [], None
+        return outlinks(request.url, ctype, decoded), exact
 
     def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
         """Answer `archiver.signals.text_extracted` with a conversion record."""

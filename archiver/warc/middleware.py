@@ -1,17 +1,24 @@
-"""Downloader middleware that writes every exchange to WARC before Scrapy decodes it (priority 950)."""
+"""Downloader middlewares around the WARC capture: the capture itself (priority 950, before Scrapy decodes the
+response) and Scrapy's HttpCompressionMiddleware (590), which takes the body the capture already decoded."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares import httpcompression
 from scrapy.exceptions import NotConfigured
-from scrapy.http import Request, Response
+from scrapy.http import Request, Response, TextResponse
+from scrapy.responsetypes import responsetypes
 
 from archiver.config import get
 from archiver.warc.extension import WarcWriterExtension
 
 logger = logging.getLogger(__name__)
+
+# request.meta key: (the content-encoded body as captured, that body decoded), for HttpCompressionMiddleware.
+DECODED_BODY = "_archiver_decoded_body"
 
 
 class WarcCaptureMiddleware:
@@ -27,12 +34,43 @@ class WarcCaptureMiddleware:
         return cls(WarcWriterExtension.from_crawler(crawler))
 
     def process_response(self, request: Request, response: Response) -> Response:
+        request.meta.pop(DECODED_BODY, None)  # a redirect's request copies its meta
         try:
-            capture = self.archive.capture(request, response)
+            captured = self.archive.capture(request, response)
         except Exception:
             self.archive.stats.inc_value("warc/capture_errors")
             logger.exception("WARC capture of %s failed", request.url)
             return response
-        if capture is not None:
-            request.meta["warc_capture"] = capture
+        if captured is not None:
+            request.meta["warc_capture"] = captured.location
+            if captured.decoded_body is not None:
+                request.meta[DECODED_BODY] = (response.body, captured.decoded_body)
+        return response
+
+
+class HttpCompressionMiddleware(httpcompression.HttpCompressionMiddleware):
+    """Scrapy's decoder, which takes the body the WARC capture decoded (for its outlinks) instead of decoding it
+    again: a page or API body is inflated once per crawl, not twice."""
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+        raw, decoded = request.meta.pop(DECODED_BODY, (None, None))
+        if decoded is None or raw is not response.body or request.method == "HEAD":
+            return super().process_response(request, response)
+        # What the parent does after decoding, for a body the capture decoded whole with gzip/deflate only.
+        warn_size = request.meta.get("download_warnsize", self._warn_size)
+        if len(response.body) < warn_size <= len(decoded):
+            logger.warning(
+                f"{response} body size after decompression ({len(decoded)} B) is larger than the "
+                f"download warning size ({warn_size} B)."
+            )
+        if self.stats:
+            self.stats.inc_value("httpcompression/response_bytes", len(decoded))
+            self.stats.inc_value("httpcompression/response_count")
+            self.stats.inc_value("httpcompression/decoded_by_capture")
+        respcls = responsetypes.from_args(headers=response.headers, url=response.url, body=decoded)
+        kwargs: dict[str, Any] = {"body": decoded}
+        if issubclass(respcls, TextResponse):
+            kwargs["encoding"] = None
+        response = response.replace(cls=respcls, **kwargs)
+        del response.headers["Content-Encoding"]
         return response

@@ -7,6 +7,7 @@ digests are sha1 in base32 everywhere, so revisits match across runs and tools.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -366,6 +367,7 @@ def build_warcinfo(
 # --- content helpers -------------------------------------------------------------------------------------
 
 
+GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_CHUNK = 64 * 1024  # decoded bytes per step when a size limit applies
 
 
@@ -373,11 +375,15 @@ class BodyTooLarge(ValueError):
     """A content-encoded body that decodes to more than the size limit."""
 
 
-def _inflate(data: bytes, wbits: int, max_size: int | None) -> bytes:
-    """One zlib/gzip/raw deflate stream inflated, in steps that stop once past `max_size` (zlib.error if broken)."""
+def _inflate(data: bytes, wbits: int, max_size: int | None) -> tuple[bytes, bool]:
+    """One zlib/gzip/raw deflate stream inflated, in steps that stop once past `max_size` (zlib.error if broken).
+
+    Also says whether the stream was whole: it ended, and exactly where `data` does.
+    """
     inflater = zlib.decompressobj(wbits=wbits)
     if max_size is None:
-        return inflater.decompress(data)
+        data = inflater.decompress(data)
+        return data, inflater.eof and not inflater.unused_data
     out, tail = io.BytesIO(), data
     while True:
         chunk = inflater.decompress(tail, _INFLATE_CHUNK)
@@ -388,28 +394,38 @@ def _inflate(data: bytes, wbits: int, max_size: int | None) -> bytes:
         # Stop at the end of the stream or when a step gives nothing (input used up or cut short); a step
         # with output but no input left goes on, as zlib may still hold decoded bytes back.
         if inflater.eof or not chunk:
-            return out.getvalue()
+            return out.getvalue(), inflater.eof and not inflater.unused_data
 
 
-def undo_encodings(body: bytes, encodings: Sequence[str], max_size: int | None = None) -> bytes | None:
+def undo_encodings(
+    body: bytes, encodings: Sequence[str], max_size: int | None = None, *, exact: bool = False
+) -> bytes | None:
     """The body with gzip/deflate/identity Content-Encodings undone (last applied first); None if impossible.
 
     Raises BodyTooLarge rather than hold more than `max_size` (plus one step) decoded bytes; None or 0: no limit.
+    `exact`: None unless every encoding is gzip or deflate and every stream is whole with nothing after it, the
+    bodies Scrapy's HttpCompressionMiddleware decodes to the same bytes.
     """
     limit = max_size or None
     data = body
     for enc in reversed([e.strip().lower() for e in encodings if e.strip()]):
         try:
             if enc in ("gzip", "x-gzip"):
-                data = _inflate(data, 47, limit)
+                if exact and not data.startswith(GZIP_MAGIC):
+                    return None  # zlib-wrapped: wbits 47 reads it, Scrapy's gunzip does not
+                data, whole = _inflate(data, 47, limit)
             elif enc == "deflate":
                 try:
-                    data = _inflate(data, 15, limit)
+                    data, whole = _inflate(data, 15, limit)
                 except zlib.error:
-                    data = _inflate(data, -15, limit)
-            elif enc != "identity":
+                    data, whole = _inflate(data, -15, limit)
+            elif enc != "identity" or exact:
                 return None
+            else:
+                whole = True
         except zlib.error:
+            return None
+        if exact and not whole:
             return None
     if limit is not None and len(data) > limit:
         raise BodyTooLarge(f"{len(data)} bytes, more than {limit}")
@@ -439,14 +455,22 @@ def _unique(links: Iterable[_T]) -> list[_T]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=8192)
+def _join_absolute(scheme: str, link: str) -> str:
+    """`urljoin(base, link)` for a link with scheme and host: it depends on the base's scheme alone."""
+    return urljoin(f"{scheme}://base/", link)
+
+
 def html_outlinks(base_url: str, html: bytes) -> list[str]:
     """http(s) a/@href and img/@src of an HTML page, absolute, in page order, without duplicates."""
     links = []
+    scheme = urlsplit(base_url).scheme
     for raw_bytes in _unique(m.group(1) or m.group(2) or b"" for m in _HTML_LINK.finditer(html)):
         raw = raw_bytes.decode("utf-8", "replace").strip()
         if not raw or raw.startswith(("#", "javascript:", "mailto:", "data:")):
             continue
-        link = urljoin(base_url, raw.replace("&amp;", "&"))
+        raw = raw.replace("&amp;", "&")
+        link = _join_absolute(scheme, raw) if raw.startswith(("http://", "https://")) else urljoin(base_url, raw)
         if link.startswith(("http://", "https://")):
             links.append(link)
     return _unique(links)

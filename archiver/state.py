@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, astuple, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -240,6 +240,8 @@ _ARTICLE_COLS = (
     "last_run_id, depth, via, first_seen, attempts, errors"
 )
 _CAPTURE_COLS = ", ".join(f'"{f.name}"' if f.name == "offset" else f.name for f in fields(CaptureRow))
+_CAPTURE_FIELDS = tuple(f.name for f in fields(CaptureRow))
+_INSERT_CAPTURE = f"INSERT INTO captures ({_CAPTURE_COLS}) VALUES ({', '.join('?' * len(_CAPTURE_FIELDS))})"
 _FAILURE_COLS = ", ".join(f.name for f in fields(FailureRow))
 _DUMP_COLS = ", ".join(f.name for f in fields(DumpRow))
 
@@ -373,6 +375,13 @@ class State:
     def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Group several calls into one atomic commit, e.g. a dump's claims with its `record_dump`."""
         return self._tx()
+
+    def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        """One write statement: its own transaction, or part of the open one."""
+        with self._mutex:
+            if self._conn is None:
+                raise StateError(f"{self.path}: state is closed")
+            self._conn.execute(sql, params)
 
     def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         with self._mutex:
@@ -782,8 +791,9 @@ class State:
 
     def add_capture(self, capture: CaptureRow) -> None:
         """Record one written WARC record (response, revisit, ...)."""
-        with self._tx() as c:
-            c.execute(f"INSERT INTO captures ({_CAPTURE_COLS}) VALUES ({', '.join('?' * 12)})", astuple(capture))
+        # One statement: atomic on its own (autocommit), or part of an open `transaction()`.
+        values = tuple(getattr(capture, name) for name in _CAPTURE_FIELDS)  # astuple() deep-copies each field
+        self._execute(_INSERT_CAPTURE, values)
 
     def last_capture(
         self, url: str, *, statuses: Iterable[int] | None = None, record_type: str | None = None

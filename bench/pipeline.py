@@ -1,6 +1,6 @@
 """Pipeline vs its bounds: the archiving crawl against bare Scrapy on the same URLs and trafilatura alone.
 
-    python bench/pipeline.py [--articles 5000] [--skip-bare] [--skip-extract] [--profile py-spy|pyinstrument]
+    python bench/pipeline.py [--articles 5000] [--skip-bare] [--skip-extract] [--profile py-spy|pyinstrument] [--probe]
 
 1. pipeline: `scrapy crawl feeddump` (page + API + images + cited articles' API, refs_depth default 1, WARC,
    items, report) on `--articles` generated dumps, the stand-in (`python -m archiver.standin`) in another process;
@@ -11,7 +11,9 @@
    pipeline does (Scrapy's lets them through, on new TLS connections): the ratio is printed against each;
 3. extraction: `archiver.extract.extract_page` over the same article pages (rendered by the stand-in's own code)
    in a ProcessPoolExecutor of os.cpu_count() workers.
-AutoThrottle is off in both crawls. Prints a table and writes bench/results/pipeline.json.
+AutoThrottle is off in both crawls. Prints a table and writes bench/results/pipeline.json. `--probe` adds
+`bench.hostprobe` to every crawl: per host, how full its download slot was and the time per request there, and
+how late the event loop ran (the host whose slot stays full is the one the crawl's speed follows).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bench.common import (
     table,
     write_result,
 )
+from bench.hostprobe import probe_rows
 
 HELD = "archiver.downloader.Downloader"
 BARE_HELD = "bare Scrapy, per-host limit held"
@@ -310,6 +313,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra setting, both crawls")
     ap.add_argument("--label", default="", help="name of this run in the JSON (e.g. before/after)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--probe", action="store_true", help="per-host slot occupancy and event-loop lag of each crawl")
     ap.add_argument("--bare-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare_child:
@@ -340,16 +344,26 @@ def main() -> None:
         elif args.profile == "pyinstrument":
             profile_out = ROOT / "bench" / "results" / f"{name}-profile.txt"
             wrap = [sys.executable, "-m", "pyinstrument", "-o", str(profile_out)]
+        probes: dict[str, Path] = {}
+
+        def probe(label: str) -> list[str]:
+            """Settings that add the host probe to one crawl (none without --probe)."""
+            if not args.probe:
+                return []
+            probes[label] = work / f"probe-{len(probes)}.json"
+            return [f"ADDONS={json.dumps({'bench.hostprobe.HostProbeAddon': 0})}", f"BENCH_PROBE_FILE={probes[label]}"]
+
         with StandinProcess([dumps]) as standin:
-            extra = [arg for pair in args.set for arg in ("-s", pair)]
+            extra = [arg for pair in [*args.set, *probe("pipeline")] for arg in ("-s", pair)]
             pipeline = run_pipeline(dumps, work / "out", standin, extra, wrap)
             rows.append(pipeline)
             urls = captured_urls(work / "out")
             if not args.skip_bare:
-                rows.append(run_bare(urls, work, standin, args.set))
+                rows.append(run_bare(urls, work, standin, [*args.set, *probe("bare Scrapy")]))
                 # Scrapy's own downloader lets bursts to one host past CONCURRENT_REQUESTS_PER_DOMAIN (see
                 # archiver/downloader.py); bare Scrapy with that fix holds the same per-host limit as the pipeline.
-                rows.append(run_bare(urls, work, standin, [*args.set, f"DOWNLOADER={HELD}"], BARE_HELD))
+                held = [*args.set, f"DOWNLOADER={HELD}", *probe(BARE_HELD)]
+                rows.append(run_bare(urls, work, standin, held, BARE_HELD))
         if not args.skip_extract:
             rows.append(run_extraction(dumps))
         extraction = [r["pages_per_s"] for r in rows if r["run"].startswith("trafilatura")]
@@ -381,6 +395,9 @@ def main() -> None:
         for bound, value in ratios.items():
             print(f"ratio pipeline / min({bound}, trafilatura alone) = {value} (target >= 0.8)")
         print(f"settings: {CRAWL_SETTINGS} in both crawls; profile {rows[1].get('settings') if len(rows) > 1 else ''}")
+        probed = {label: json.loads(path.read_text()) for label, path in probes.items() if path.exists()}
+        if probed:
+            print(table([row for label, data in probed.items() for row in probe_rows(label, data)]))
         summary = profile_summary(profile_out) if args.profile == "py-spy" and profile_out else None
         if summary:
             print(table([{"self time (crawl process)": k, "%": v} for k, v in summary["self"]]))
@@ -396,6 +413,7 @@ def main() -> None:
                 "profile": str(profile_out) if profile_out else None,
                 "profile_summary": summary,
                 "urls": len(urls),
+                "probes": probed,
             },
         )
         print(f"written: {path.relative_to(ROOT)}")

@@ -177,6 +177,22 @@ def test_reruns_do_only_new_work_and_recheck_with_revisits(standin, tmp_path):
     assert types["response"] == 0 and types["revisit"] == types["request"] > 0
 
 
+def test_a_recheck_whose_page_is_unchanged_but_api_changed_keeps_the_page_text(standin_factory, tmp_path):
+    article_id = SOME[3]
+    api_changes = standin_factory(faults=f"{article_id}@api:changes")  # a new API revision on every visit
+    folder = subset(tmp_path, [article_id])
+    (first,) = articles(run_crawl(tmp_path / "out", api_changes, folder).items())
+    assert first["text"]
+    run = run_crawl(tmp_path / "out", api_changes, folder, settings={"ARCHIVER_RECHECK_AFTER": "0"})
+    assert run.returncode == 0, run.log[-3000:]
+    (second,) = articles(run.items())
+    statuses = {c["role"]: (c["status"], c["record_type"]) for c in second["captures"] if c["role"] != "image"}
+    assert statuses == {"page": (304, "revisit"), "api": (200, "response")}
+    # the new version's text is read from the page capture the 304 confirms, not left out
+    assert second["status"] == "complete" and second["errors"] == []
+    assert second["text"] == first["text"] and second["api_text"] != first["api_text"]
+
+
 def test_fault_modes_end_as_recorded_errors_and_are_retried(standin_factory, standin, tmp_path):
     gone, broken_api = SOME[0], SOME[1]
     broken_image = next(i for i in SOME[2:] if i in WITH_IMAGES)

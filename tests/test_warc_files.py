@@ -158,3 +158,30 @@ def test_a_conversion_sent_while_closing_still_ends_in_a_closed_valid_file(tmp_p
     assert any(r.get("WARC-Type") == "conversion" and r.block == b"late text" for r in recs)
     assert all(check_file(f).ok for f in files)
     assert "ERROR" not in result.stderr
+
+
+def test_archived_body_reads_a_response_back_also_from_the_file_still_open(tmp_path):
+    import gzip
+
+    from archiver.warc.lookup import archived_body
+    from archiver.warc.records import Exchange, build_exchange
+
+    html = "<html><body>正文</body></html>".encode()
+    exchange = Exchange(
+        url="https://www.dw.com/zh/x/a-1",
+        method="GET",
+        request_headers=[(b"Accept-Encoding", b"gzip")],
+        request_body=b"",
+        protocol=None,
+        status=200,
+        response_headers=[(b"Content-Type", b"text/html; charset=utf-8"), (b"Content-Encoding", b"gzip")],
+        body=gzip.compress(html),
+        fetched_at=datetime.now(UTC),
+    )
+    records = build_exchange(exchange, "1.1")
+    writer = RollingWarcWriter(tmp_path)
+    response = writer.write([records.request, records.response])[1]
+    assert not (tmp_path / response.warc_file).exists()  # still being written: `.open`
+    assert archived_body(tmp_path, response.warc_file, response.offset) == html
+    writer.close()
+    assert archived_body(tmp_path, response.warc_file, response.offset) == html

@@ -34,6 +34,8 @@ from archiver.items import ArticleItem, ItemError
 from archiver.jobs import ArticleJob
 from archiver.runplan import RunPlan, parse_bool, parse_time
 from archiver.scope import out_of_scope
+from archiver.state import State
+from archiver.warc.lookup import archived_body
 
 READ_BATCH = 256
 
@@ -133,6 +135,7 @@ class FeedDumpSpider(Spider):
         spider.max_dump_bytes = int(config.get(settings, "ARCHIVER_DUMP_MAX_BYTES"))
         spider.plan = RunPlan.for_crawler(crawler)
         spider.extractor = Extractor.from_crawler(crawler)
+        spider.warc_dir = config.output_dir(settings) / "warc"
         return spider
 
     # --- reading ---
@@ -262,16 +265,34 @@ class FeedDumpSpider(Spider):
 
     async def _extract_page(self, parts: ArticleParts) -> None:
         page = parts.page
-        if page is None or not page.has_body:
+        if page is None:
+            return
+        body = page.body if page.has_body else self._confirmed_body(page, parts)
+        if not body:
             return
         try:
-            parts.page_text = await self.extractor.extract(page.body, page.url, feed_body=parts.job.body_html)
+            parts.page_text = await self.extractor.extract(body, page.url, feed_body=parts.job.body_html)
         except Exception as exc:
             reason = f"extraction failed: {failure_reason(exc)}"
             parts.extra_errors.append(ItemError(url=page.url, reason=reason))
             return
-        self._text_extracted(page, parts.page_text.text or "")
+        if page.has_body:  # a 304's text is already in the conversion record of the capture it confirms
+            self._text_extracted(page, parts.page_text.text or "")
         parts.agreement = parts.page_text.agreement
+
+    def _confirmed_body(self, page: Fetched, parts: ArticleParts) -> bytes | None:
+        """For a page that answered 304: the body of its last full capture, read back from the WARC file."""
+        if page.status != 304 or page.error:
+            return None
+        row = State.for_crawler(self.crawler).last_capture(page.url, statuses=(200,), record_type="response")
+        if row is None or not row.warc_file or row.offset is None:
+            return None
+        try:
+            return archived_body(self.warc_dir, row.warc_file, row.offset, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        except (OSError, ValueError) as exc:
+            reason = f"304: archived page unreadable: {row.warc_file}@{row.offset}: {exc}"[:300]
+            parts.extra_errors.append(ItemError(url=page.url, reason=reason))
+            return None
 
     def _text_extracted(self, part: Fetched, text: str | None) -> None:
         record_id = (part.capture or {}).get("record_id")

@@ -10,6 +10,7 @@ from pathlib import Path
 from archiver.warc.cdxj import CDXJ_SUFFIX, read_cdxj
 from archiver.warc.check import ParsedRecord, iter_gzip_members, parse_record, split_http
 from archiver.warc.records import decode_body
+from archiver.warc.writer import OPEN_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +93,11 @@ def archived_response(warc_dir: Path, record: ParsedRecord, max_size: int | None
     encodings = [e for k, v in headers if k.lower() == "content-encoding" for e in v.split(",")]
     decoded = decode_body(payload, encodings, max_size)
     return head, payload if decoded is None else decoded
+
+
+def archived_body(warc_dir: Path, warc_file: str, offset: int, max_size: int | None = None) -> bytes:
+    """The decoded payload of the response record at `offset` of `warc_file` (still `.open` if being written)."""
+    path = warc_dir / warc_file
+    if not path.exists() and path.with_name(path.name + OPEN_SUFFIX).exists():
+        path = path.with_name(path.name + OPEN_SUFFIX)
+    return archived_response(warc_dir, read_record_at(path, offset), max_size)[1]

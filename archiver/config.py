@@ -33,6 +33,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARCHIVER_OUTPUT_DIR", "output", "Folder for `warc/`, `items/`, `reports/` and the state file."),
     Setting("ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."),
     Setting("ARCHIVER_PROGRESS_INTERVAL", 30.0, "Seconds between progress lines in the log (0 = off)."),
+    Setting(
+        "ARCHIVER_GC_FREEZE",
+        True,
+        "Move the objects alive when the spider opens out of the garbage collector (shorter collection pauses).",
+    ),
     # --- feed dumps ---
     Setting(
         "ARCHIVER_READ_DUMPS",

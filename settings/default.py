@@ -47,6 +47,8 @@ ITEM_PIPELINES = {
     "archiver.pipelines.SchemaCheckPipeline": 800,
 }
 EXTENSIONS["archiver.report.RunReport"] = 500
+# Startup objects out of the garbage collector's walks (archiver/gcfreeze.py).
+EXTENSIONS["archiver.gcfreeze.GcFreeze"] = 900
 
 # Dedupe comes from the run plan and the state (by article id), so memory does not grow with history.
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"

@@ -36,7 +36,7 @@ def safe_hostname() -> str:
 # Payloads deflate cannot shrink: gzip-encoded bodies, JPEG, PNG, GIF, WebP, zip. Deflating them costs about
 # 1.5 ms per 100 KB at any level for no gain (bench/RESULTS.md), so they are stored inside the member instead.
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"PK\x03\x04")
-STORE_MIN = 4096
+STORE_MIN = 1024
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # deflate, no name, mtime 0, unix: as zlib writes it
 
 

@@ -293,3 +293,27 @@ def test_revisits_across_runs_through_the_state(tmp_path):
         assert rec.get("WARC-Payload-Digest") == orig["capture"]["payload_digest"]
     for path in (out / "warc").glob("*.warc.gz"):
         assert check_file(path).ok
+
+
+def test_a_capture_with_nothing_to_tell_gets_no_metadata_record(tmp_path):
+    from scrapy.http import Request, TextResponse
+    from scrapy.utils.test import get_crawler
+
+    from archiver.warc.extension import WarcWriterExtension
+
+    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t"})
+    archive = WarcWriterExtension.from_crawler(crawler)
+    robots = Request("https://www.dw.com/robots.txt")  # no provenance, no outlinks
+    archive.capture(robots, TextResponse(robots.url, body=b"User-agent: *\n", request=robots))
+    page = Request("https://www.dw.com/zh/x/a-1", meta={"archiver": {"article_id": 1, "role": "page", "hop": 0}})
+    archive.capture(page, TextResponse(page.url, body=b"<html></html>", request=page))
+    archive.writer.close()
+    records = read_all(tmp_path / "warc")
+    kinds = [(r[1], r[2].get_header("WARC-Target-URI")) for r in records if r[1] != "warcinfo"]
+    assert kinds == [
+        ("request", robots.url),
+        ("response", robots.url),
+        ("request", page.url),
+        ("response", page.url),
+        ("metadata", page.url),
+    ]

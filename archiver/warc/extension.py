@@ -217,14 +217,11 @@ class WarcWriterExtension:
         records = build_exchange(exchange, self.version, prior, profile, payload_digest=digest)
 
         links, decoded = self._outlinks(request, response)
-        meta_record = build_metadata(
-            request.url,
-            records.response.record_id,
-            provenance_fields(request.meta.get("archiver"), links),
-            now,
-            self.version,
-        )
-        written = self.writer.write([records.request, records.response, meta_record])
+        group = [records.request, records.response]
+        fields = provenance_fields(request.meta.get("archiver"), links)
+        if any(value not in (None, "") for _, value in fields):  # robots.txt, say, has nothing to tell
+            group.append(build_metadata(request.url, records.response.record_id, fields, now, self.version))
+        written = self.writer.write(group)
         resp = written[1]
         fetched_at = records.response.get("WARC-Date") or ""
         payload_digest = records.response.get("WARC-Payload-Digest") or digest

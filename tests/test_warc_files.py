@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from warc_support import Server, items, run_crawl
 
 from archiver.warc.check import check_file, iter_raw_records, parse_record
@@ -185,3 +186,7 @@ def test_archived_body_reads_a_response_back_also_from_the_file_still_open(tmp_p
     assert archived_body(tmp_path, response.warc_file, response.offset) == html
     writer.close()
     assert archived_body(tmp_path, response.warc_file, response.offset) == html
+    with pytest.raises(ValueError, match="does not decode"):
+        archived_body(tmp_path, response.warc_file, response.offset, max_size=len(html) - 1)
+    with pytest.raises(ValueError, match="no HTTP response"):
+        archived_body(tmp_path, response.warc_file, 0)  # the warcinfo record

@@ -90,14 +90,27 @@ def archived_response(warc_dir: Path, record: ParsedRecord, max_size: int | None
                 if first.split(" ")[1:2] == ["304"]:
                     first, headers = original[0], original[1]
     head = "\r\n".join([first, *(f"{k}: {v}" for k, v in headers)]).encode("latin-1") + b"\r\n\r\n"
-    encodings = [e for k, v in headers if k.lower() == "content-encoding" for e in v.split(",")]
-    decoded = decode_body(payload, encodings, max_size)
+    decoded = _decoded(headers, payload, max_size)
     return head, payload if decoded is None else decoded
 
 
+def _decoded(headers: list[tuple[str, str]], payload: bytes, max_size: int | None) -> bytes | None:
+    encodings = [e for k, v in headers if k.lower() == "content-encoding" for e in v.split(",")]
+    return decode_body(payload, encodings, max_size)
+
+
 def archived_body(warc_dir: Path, warc_file: str, offset: int, max_size: int | None = None) -> bytes:
-    """The decoded payload of the response record at `offset` of `warc_file` (still `.open` if being written)."""
+    """The decoded payload of the response record at `offset` of `warc_file` (still `.open` if being written).
+
+    ValueError if there is no response there, or its payload does not decode within `max_size` bytes.
+    """
     path = warc_dir / warc_file
     if not path.exists() and path.with_name(path.name + OPEN_SUFFIX).exists():
         path = path.with_name(path.name + OPEN_SUFFIX)
-    return archived_response(warc_dir, read_record_at(path, offset), max_size)[1]
+    http = split_http(read_record_at(path, offset).block)
+    if http is None:
+        raise ValueError("no HTTP response in the record")
+    decoded = _decoded(http[1], http[2], max_size)
+    if decoded is None:
+        raise ValueError(f"payload does not decode within {max_size} bytes")
+    return decoded

@@ -376,13 +376,6 @@ class State:
         """Group several calls into one atomic commit, e.g. a dump's claims with its `record_dump`."""
         return self._tx()
 
-    def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
-        """One write statement: its own transaction, or part of the open one."""
-        with self._mutex:
-            if self._conn is None:
-                raise StateError(f"{self.path}: state is closed")
-            self._conn.execute(sql, params)
-
     def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         with self._mutex:
             if self._conn is None:
@@ -793,7 +786,7 @@ class State:
         """Record one written WARC record (response, revisit, ...)."""
         # One statement: atomic on its own (autocommit), or part of an open `transaction()`.
         values = tuple(getattr(capture, name) for name in _CAPTURE_FIELDS)  # astuple() deep-copies each field
-        self._execute(_INSERT_CAPTURE, values)
+        self._query(_INSERT_CAPTURE, values)
 
     def last_capture(
         self, url: str, *, statuses: Iterable[int] | None = None, record_type: str | None = None

@@ -34,7 +34,6 @@ from archiver.items import ArticleItem, ItemError
 from archiver.jobs import ArticleJob
 from archiver.runplan import RunPlan, parse_bool, parse_time
 from archiver.scope import out_of_scope
-from archiver.state import State
 from archiver.warc.lookup import archived_body
 
 READ_BATCH = 256
@@ -284,7 +283,7 @@ class FeedDumpSpider(Spider):
         """For a page that answered 304: the body of its last full capture, read back from the WARC file."""
         if page.status != 304 or page.error:
             return None
-        row = State.for_crawler(self.crawler).last_capture(page.url, statuses=(200,), record_type="response")
+        row = self.plan.state.last_capture(page.url, statuses=(200,), record_type="response")
         if row is None or not row.warc_file or row.offset is None:
             return None
         try:

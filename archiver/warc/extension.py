@@ -42,11 +42,11 @@ from archiver.warc.records import (
     build_conversion,
     build_exchange,
     build_metadata,
+    decode_content,
     has_outlinks,
     outlinks,
     provenance_fields,
     sha1_digest,
-    undo_encodings,
 )
 from archiver.warc.recover import recover_dir
 from archiver.warc.writer import RollingWarcWriter, safe_hostname
@@ -185,7 +185,7 @@ class WarcWriterExtension:
 
     # --- capture ------------------------------------------------------------------------------------------
     def capture(self, request: Request, response: Response) -> Captured | None:
-        """Write one exchange (request, response or revisit, metadata); the location of its response record."""
+        """Write one exchange (request, response or revisit, metadata if it has any); where its response went."""
         if not self.enabled or "cached" in response.flags:
             return None
         now = datetime.now(UTC)
@@ -269,15 +269,14 @@ class WarcWriterExtension:
         # Capture runs before HttpCompressionMiddleware: without the limit a gzip bomb would inflate here.
         max_size = int(request.meta.get("download_maxsize", self.max_size)) or None
         try:
-            exact = undo_encodings(response.body, encodings, max_size, exact=True) if encodings else None
-            decoded = exact if exact is not None else undo_encodings(response.body, encodings, max_size)
+            decoded, scrapy_same = decode_content(response.body, encodings, max_size)
         except BodyTooLarge:
             self.stats.inc_value("warc/outlinks_skipped/too_large")
             return [], None
         if decoded is None:
             self.stats.inc_value("warc/outlinks_skipped/undecodable")
             return [], None
-        return outlinks(request.url, ctype, decoded), exact
+        return outlinks(request.url, ctype, decoded), decoded if encodings and scrapy_same else None
 
     def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
         """Answer `archiver.signals.text_extracted` with a conversion record."""

@@ -403,33 +403,38 @@ def undo_encodings(
     """The body with gzip/deflate/identity Content-Encodings undone (last applied first); None if impossible.
 
     Raises BodyTooLarge rather than hold more than `max_size` (plus one step) decoded bytes; None or 0: no limit.
-    `exact`: None unless every encoding is gzip or deflate and every stream is whole with nothing after it, the
-    bodies Scrapy's HttpCompressionMiddleware decodes to the same bytes.
+    `exact`: None unless the body decodes exactly as Scrapy's HttpCompressionMiddleware decodes it (`decode_content`).
     """
+    data, scrapy_same = decode_content(body, encodings, max_size)
+    return data if scrapy_same or not exact else None
+
+
+def decode_content(body: bytes, encodings: Sequence[str], max_size: int | None = None) -> tuple[bytes | None, bool]:
+    """`undo_encodings(body, encodings, max_size)`, and whether Scrapy's HttpCompressionMiddleware decodes the body
+    to the same bytes: every encoding gzip or deflate, every stream whole with nothing after it."""
     limit = max_size or None
     data = body
+    scrapy_same = True
     for enc in reversed([e.strip().lower() for e in encodings if e.strip()]):
         try:
             if enc in ("gzip", "x-gzip"):
-                if exact and not data.startswith(GZIP_MAGIC):
-                    return None  # zlib-wrapped: wbits 47 reads it, Scrapy's gunzip does not
+                scrapy_same &= data.startswith(GZIP_MAGIC)  # zlib-wrapped: wbits 47 reads it, Scrapy's gunzip not
                 data, whole = _inflate(data, 47, limit)
             elif enc == "deflate":
                 try:
                     data, whole = _inflate(data, 15, limit)
                 except zlib.error:
                     data, whole = _inflate(data, -15, limit)
-            elif enc != "identity" or exact:
-                return None
+            elif enc == "identity":
+                whole = False  # Scrapy keeps `identity` and what follows it encoded
             else:
-                whole = True
+                return None, False
         except zlib.error:
-            return None
-        if exact and not whole:
-            return None
+            return None, False
+        scrapy_same &= whole
     if limit is not None and len(data) > limit:
         raise BodyTooLarge(f"{len(data)} bytes, more than {limit}")
-    return data
+    return data, scrapy_same
 
 
 def decode_body(body: bytes, encodings: Sequence[str], max_size: int | None = None) -> bytes | None:

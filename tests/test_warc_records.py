@@ -102,6 +102,7 @@ def test_html_outlinks_resolve_as_urljoin_does():
     from urllib.parse import urljoin
 
     hrefs = ["https://a.b/c?", "http://a.b/x/../y#f", "HTTPS://A.B/c", "//cdn.b/i.jpg", "rel/p?q=1&amp;r=2", "/abs"]
+    hrefs += ["/a/./b", "/a/../b/..", "/x;p?q=/./#f", "/.well-known/x", "/", "/a//b", "/a\tb", "/zh/a-1?x=1&amp;y"]
     html = "".join(f'<a href="{h}">x</a><img src="{h}">' for h in hrefs).encode()
     for base in ("https://www.dw.com/zh/x/a-1", "http://127.0.0.1:8000/dir/page", "HTTP://Host/p"):
         expected = list(dict.fromkeys(urljoin(base, h.replace("&amp;", "&")) for h in hrefs))

@@ -446,6 +446,8 @@ def decode_body(body: bytes, encodings: Sequence[str], max_size: int | None = No
 
 
 _HTML_LINK = re.compile(rb"""<(?:a|img)\b[^>]*?\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+# A path from the root with no dot segment, no second leading slash and nothing urlsplit strips (tab, CR, LF).
+_ROOT_RELATIVE = re.compile(r"/(?![/.])(?:[^\t\r\n/]|/(?!\.))*\Z")
 _REF_LINK = re.compile(r"""<a\b[^>]*?href\s*=\s*"([^"]+)"[^>]*rel\s*=\s*"(?:ArticleRef|CommentRef)\"""", re.I)
 
 
@@ -469,13 +471,19 @@ def _join_absolute(scheme: str, link: str) -> str:
 def html_outlinks(base_url: str, html: bytes) -> list[str]:
     """http(s) a/@href and img/@src of an HTML page, absolute, in page order, without duplicates."""
     links = []
-    scheme = urlsplit(base_url).scheme
+    base = urlsplit(base_url)
+    scheme, origin = base.scheme, f"{base.scheme}://{base.netloc}"
     for raw_bytes in _unique(m.group(1) or m.group(2) or b"" for m in _HTML_LINK.finditer(html)):
         raw = raw_bytes.decode("utf-8", "replace").strip()
         if not raw or raw.startswith(("#", "javascript:", "mailto:", "data:")):
             continue
         raw = raw.replace("&amp;", "&")
-        link = _join_absolute(scheme, raw) if raw.startswith(("http://", "https://")) else urljoin(base_url, raw)
+        if raw.startswith(("http://", "https://")):
+            link = _join_absolute(scheme, raw)
+        elif _ROOT_RELATIVE.match(raw):  # what urljoin gives when there is nothing to normalize
+            link = origin + raw
+        else:
+            link = urljoin(base_url, raw)
         if link.startswith(("http://", "https://")):
             links.append(link)
     return _unique(links)

@@ -199,6 +199,12 @@ def tree_pids(root: int) -> list[int]:
     return out
 
 
+def scrapy_elapsed(log: str) -> float | None:
+    """Scrapy's own crawl time (spider opened to spider closed) from the stats a crawl logs at its end."""
+    m = re.search(r"'elapsed_time_seconds': ([0-9.]+)", log)
+    return float(m.group(1)) if m else None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far (0 if it is gone)."""
     try:

@@ -23,8 +23,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, RssSampler, StandinProcess, load1, make_corpus, scratch, table, write_result
-from bench.pipeline import CRAWL_SETTINGS, captured_urls, run_bare, run_pipeline
+from bench.common import (
+    ROOT,
+    RssSampler,
+    StandinProcess,
+    load1,
+    make_corpus,
+    scrapy_elapsed,
+    scratch,
+    table,
+    write_result,
+)
+from bench.pipeline import CRAWL_SETTINGS, STEADY_WARC, captured_urls, run_bare, run_pipeline
 from bench.warc import PEER, tool_venv
 
 # The peer's spider: the URL list, and a resolver that sends the DW hosts to the stand-in (Scrapy 2.11 API).
@@ -100,10 +110,9 @@ def run_peer(urls_file: Path, work: Path, standin: StandinProcess, settings: dic
         code = proc.wait()
         sampler.stop()
     log = (work / "peer.log").read_text("utf-8", "replace")
-    m = re.search(r"'elapsed_time_seconds': ([0-9.]+)", log)
-    if code != 0 or not m:
+    seconds = scrapy_elapsed(log)
+    if code != 0 or seconds is None:
         raise SystemExit(f"peer crawl failed ({code}); see {work / 'peer.log'}:\n{log[-2000:]}")
-    seconds = float(m.group(1))
     requests = int(re.search(r"'downloader/request_count': (\d+)", log).group(1))
     pages = sum(1 for line in urls_file.read_text("utf-8").splitlines() if line.endswith("\tpage"))
     wacz = work / "peer.wacz"
@@ -165,7 +174,7 @@ def main() -> None:
         make_corpus(work / "dumps", args.articles)
         tool_venv(PEER)  # built (once, cached) before any clock runs
         with StandinProcess([work / "dumps"]) as standin:
-            ours = run_pipeline(work / "dumps", work / "out", standin, [])
+            ours = run_pipeline(work / "dumps", work / "out", standin, STEADY_WARC)
             urls = captured_urls(work / "out")
             bare = run_bare(urls, work, standin, [])
             peer = run_peer(work / "urls.tsv", work / "peer", standin, bare["settings"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import platform
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -57,6 +58,7 @@ CONFORMS_TO = {
     "1.0": "http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf",
     "1.1": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
 }
+FINALIZER_NICENESS = 10  # added to the crawl's own for the process that indexes and checks closed files
 # Scrapy settings that shape what was captured, recorded in every warcinfo.
 WARCINFO_SETTINGS = (
     "ROBOTSTXT_OBEY",
@@ -315,14 +317,23 @@ class WarcWriterExtension:
             self._finalizer.shutdown(wait=True)
 
     def _file_closed(self, path: Path) -> None:
-        if self._finalizer is None:
-            # A child process, not a thread: indexing and checking a 1 GB file leaves no memory behind in the crawl.
-            self._finalizer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
-        future = self._finalizer.submit(finalize_file, path, self.version, self.check_on_close)
+        future = self._finalizer_pool().submit(finalize_file, path, self.version, self.check_on_close)
         d = Deferred.fromFuture(asyncio.wrap_future(future))
         d.addCallback(self._report)
         d.addErrback(lambda f: logger.error("WARC file %s: index/check failed: %s", path, f.getErrorMessage()))
         self._pending.append(d)
+
+    def _finalizer_pool(self) -> ProcessPoolExecutor:
+        if self._finalizer is None:
+            # A child process, not a thread: indexing and checking a 1 GB file leaves no memory behind in the crawl.
+            # At a lower CPU priority: it is background work, and the crawl's event loop must not wait for a core.
+            self._finalizer = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=os.nice,
+                initargs=(FINALIZER_NICENESS,),
+            )
+        return self._finalizer
 
     def _finalize(self, path: Path) -> tuple[Path, CheckResult | None, str | None]:
         return finalize_file(path, self.version, self.check_on_close)

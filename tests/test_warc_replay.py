@@ -123,4 +123,12 @@ def test_warc_get_prints_the_archived_response(crawled):
         capture_output=True,
     )
     assert res.returncode == 0 and res.stdout == crawled["decoded"]["/same"]
+    # the server-not-modified revisit too (the newest capture of /etag): the original's status line and payload
+    lines = [x for idx in (out / "warc").glob("*.cdxj") for x in read_cdxj(idx) if x.url.endswith("/etag")]
+    etag = sorted(lines, key=lambda x: x.timestamp)
+    assert [x.fields["mime"] == "warc/revisit" for x in etag] == [False, True]
+    get = [sys.executable, "-m", "scrapy", "warc-get", "--output-dir", str(out), crawled["base"] + "/etag"]
+    res = subprocess.run(get, capture_output=True)
+    head, _, body = res.stdout.partition(b"\r\n\r\n")
+    assert res.returncode == 0 and head.startswith(b"HTTP/1.1 200") and body == b"etag body " * 100
     assert page

@@ -1,6 +1,6 @@
 """Pipeline vs its bounds: the archiving crawl against bare Scrapy on the same URLs and trafilatura alone.
 
-    python bench/pipeline.py [--articles 5000] [--skip-bare] [--skip-extract] [--profile py-spy|pyinstrument] [--probe]
+    python bench/pipeline.py [--articles 5000] [--rounds 1] [--skip-bare] [--skip-extract] [--profile ...] [--probe]
 
 1. pipeline: `scrapy crawl feeddump` (page + API + images + cited articles' API, refs_depth default 1, WARC,
    items, report) on `--articles` generated dumps, the stand-in (`python -m archiver.standin`) in another process;
@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -326,6 +327,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra setting, both crawls")
     ap.add_argument("--label", default="", help="name of this run in the JSON (e.g. before/after)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the crawls, interleaved; ratios of the medians")
     ap.add_argument("--probe", action="store_true", help="per-host slot occupancy and event-loop lag of each crawl")
     ap.add_argument("--bare-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -367,29 +369,42 @@ def main() -> None:
             return [f"ADDONS={json.dumps({'bench.hostprobe.HostProbeAddon': 0})}", f"BENCH_PROBE_FILE={probes[label]}"]
 
         with StandinProcess([dumps]) as standin:
-            extra = [*STEADY_WARC, *(arg for pair in [*args.set, *probe("pipeline")] for arg in ("-s", pair))]
-            pipeline = run_pipeline(dumps, work / "out", standin, extra, wrap)
-            rows.append(pipeline)
-            urls = captured_urls(work / "out")
-            if not args.skip_bare:
-                rows.append(run_bare(urls, work, standin, [*args.set, *probe("bare Scrapy")]))
-                # Scrapy's own downloader lets bursts to one host past CONCURRENT_REQUESTS_PER_DOMAIN (see
-                # archiver/downloader.py); bare Scrapy with that fix holds the same per-host limit as the pipeline.
-                held = [*args.set, f"DOWNLOADER={HELD}", *probe(BARE_HELD)]
-                rows.append(run_bare(urls, work, standin, held, BARE_HELD))
+            for n in range(1, args.rounds + 1):  # the crawls interleaved: a machine that changes speed hits all
+                first = n == 1
+                sets = [*args.set, *(probe("pipeline") if first else [])]
+                extra = [*STEADY_WARC, *(arg for pair in sets for arg in ("-s", pair))]
+                out = work / ("out" if first else f"out-{n}")  # a fresh output folder: no state from earlier rounds
+                pipeline = run_pipeline(dumps, out, standin, extra, wrap if first else None)
+                rows.append(pipeline | {"round": n})
+                urls = captured_urls(work / "out")
+                if not args.skip_bare:
+                    label = "bare Scrapy"
+                    rows.append(
+                        run_bare(urls, work, standin, [*args.set, *(probe(label) if first else [])]) | {"round": n}
+                    )
+                    # Scrapy's own downloader lets bursts to one host past CONCURRENT_REQUESTS_PER_DOMAIN (see
+                    # archiver/downloader.py); bare Scrapy with that fix holds the same per-host limit as the pipeline.
+                    held = [*args.set, f"DOWNLOADER={HELD}", *(probe(BARE_HELD) if first else [])]
+                    rows.append(run_bare(urls, work, standin, held, BARE_HELD) | {"round": n})
         if not args.skip_extract:
             rows.append(run_extraction(dumps))
-        extraction = [r["pages_per_s"] for r in rows if r["run"].startswith("trafilatura")]
+        medians = {
+            run: round(statistics.median(r["pages_per_s"] for r in rows if r["run"] == run), 1)
+            for run in dict.fromkeys(r["run"] for r in rows)
+        }
+        pipeline_rate = medians["pipeline"]
+        extraction = [rate for run, rate in medians.items() if run.startswith("trafilatura")]
         ratios = {
-            r["run"]: round(pipeline["pages_per_s"] / min([r["pages_per_s"], *extraction]), 2)
-            for r in rows
-            if r["run"].startswith("bare")
+            run: round(pipeline_rate / min([rate, *extraction]), 2)
+            for run, rate in medians.items()
+            if run.startswith("bare")
         }
         if not ratios and extraction:
-            ratios["trafilatura alone"] = round(pipeline["pages_per_s"] / extraction[0], 2)
+            ratios["trafilatura alone"] = round(pipeline_rate / extraction[0], 2)
         ratio = min(ratios.values()) if ratios else None
         columns = [
             "run",
+            *(["round"] if args.rounds > 1 else []),
             "articles",
             "requests",
             "seconds",
@@ -403,9 +418,11 @@ def main() -> None:
         ]
         print(table(rows, columns))
         print(
-            f"peak RSS of the crawl's process tree: {pipeline['peak_rss_mb']} MB; WARC checks ok: "
-            f"{pipeline['warc_files_ok']}"
+            f"peak RSS of the crawl's process tree: {max(r['peak_rss_mb'] for r in rows if r['run'] == 'pipeline')} MB;"
+            f" WARC checks ok: {all(r['warc_files_ok'] for r in rows if r['run'] == 'pipeline')}"
         )
+        if args.rounds > 1:
+            print("median pages/s over the rounds: " + ", ".join(f"{run} {rate}" for run, rate in medians.items()))
         for bound, value in ratios.items():
             print(f"ratio pipeline / min({bound}, trafilatura alone) = {value} (target >= 0.8)")
         print(f"settings: {CRAWL_SETTINGS} in both crawls; profile {rows[1].get('settings') if len(rows) > 1 else ''}")
@@ -421,6 +438,8 @@ def main() -> None:
             {
                 "articles": args.articles,
                 "rows": rows,
+                "rounds": args.rounds,
+                "median_pages_per_s": medians,
                 "ratio_pipeline_to_min_bound": ratio,
                 "ratios": ratios,
                 "target": 0.8,

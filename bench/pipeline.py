@@ -374,14 +374,12 @@ def main() -> None:
                 sets = [*args.set, *(probe("pipeline") if first else [])]
                 extra = [*STEADY_WARC, *(arg for pair in sets for arg in ("-s", pair))]
                 out = work / ("out" if first else f"out-{n}")  # a fresh output folder: no state from earlier rounds
-                pipeline = run_pipeline(dumps, out, standin, extra, wrap if first else None)
-                rows.append(pipeline | {"round": n})
-                urls = captured_urls(work / "out")
+                rows.append(run_pipeline(dumps, out, standin, extra, wrap if first else None) | {"round": n})
+                if first:
+                    urls = captured_urls(out)  # every round fetches the URLs the first one archived
                 if not args.skip_bare:
-                    label = "bare Scrapy"
-                    rows.append(
-                        run_bare(urls, work, standin, [*args.set, *(probe(label) if first else [])]) | {"round": n}
-                    )
+                    stock = [*args.set, *(probe("bare Scrapy") if first else [])]
+                    rows.append(run_bare(urls, work, standin, stock) | {"round": n})
                     # Scrapy's own downloader lets bursts to one host past CONCURRENT_REQUESTS_PER_DOMAIN (see
                     # archiver/downloader.py); bare Scrapy with that fix holds the same per-host limit as the pipeline.
                     held = [*args.set, f"DOWNLOADER={HELD}", *(probe(BARE_HELD) if first else [])]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from warc_support import PATHS, Server, fetch, items, run_crawl, running_wayback, undo_encoding
 
-from archiver.warc.cdxj import read_cdxj
+from archiver.warc.cdxj import CdxjLine, read_cdxj
 
 REPLAYED = [p for p in PATHS if p != "/dataloss"]  # a cut-off body is archived, not replayed
 
@@ -32,6 +33,11 @@ def wayback(crawled, pywb_bin, tmp_path_factory):
         yield base
 
 
+def cdxj_lines(warc: Path) -> list[CdxjLine]:
+    """Every line of the CDXJ indexes beside the crawl's WARC files."""
+    return [line for idx in warc.glob("*.cdxj") for line in read_cdxj(idx)]
+
+
 def ts(fetched_at: str) -> str:
     return "".join(c for c in fetched_at if c.isdigit())[:14]
 
@@ -47,8 +53,7 @@ def test_pywb_replays_every_capture_with_the_bytes_served(crawled, wayback):
 
 
 def test_pywb_replays_the_404_and_the_304_revisit(crawled, wayback):
-    warc = crawled["warc"]
-    lines = [line for idx in warc.glob("*.cdxj") for line in read_cdxj(idx)]
+    lines = cdxj_lines(crawled["warc"])
     (missing,) = [x for x in lines if x.url.endswith("/missing")]
     status, _, body = fetch(f"{wayback}/{missing.timestamp}id_/{missing.url}")
     assert status == 404 and body == crawled["decoded"]["/missing"]
@@ -124,8 +129,7 @@ def test_warc_get_prints_the_archived_response(crawled):
     )
     assert res.returncode == 0 and res.stdout == crawled["decoded"]["/same"]
     # the server-not-modified revisit too (the newest capture of /etag): the original's status line and payload
-    lines = [x for idx in (out / "warc").glob("*.cdxj") for x in read_cdxj(idx) if x.url.endswith("/etag")]
-    etag = sorted(lines, key=lambda x: x.timestamp)
+    etag = sorted((x for x in cdxj_lines(out / "warc") if x.url.endswith("/etag")), key=lambda x: x.timestamp)
     assert [x.fields["mime"] == "warc/revisit" for x in etag] == [False, True]
     get = [sys.executable, "-m", "scrapy", "warc-get", "--output-dir", str(out), crawled["base"] + "/etag"]
     res = subprocess.run(get, capture_output=True)

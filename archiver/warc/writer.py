@@ -38,16 +38,20 @@ def safe_hostname() -> str:
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"PK\x03\x04")
 STORE_MIN = 1024
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # deflate, no name, mtime 0, unix: as zlib writes it
+# zlib's default memLevel 8 makes each new compressor cost 20-40 us more (its larger tables are allocated and
+# cleared afresh). Records are mostly a few KB, which 7 deflates as small (bench/RESULTS.md §13).
+MEM_LEVEL = 7
 
 
 def gzip_member(data: bytes, level: int, stored_from: int | None = None) -> bytes:
     """`data` as one complete gzip member; from offset `stored_from` on, stored as is (already compressed)."""
     if stored_from is None or not 0 <= stored_from < len(data):
-        comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+        comp = zlib.compressobj(level, zlib.DEFLATED, 31, MEM_LEVEL)
         return comp.compress(data) + comp.flush()
     # One deflate stream in two parts: the head deflated and sync-flushed (byte-aligned, not final), then the
     # rest in stored blocks ending with the final one; one gzip header and trailer around both.
-    head, rest = zlib.compressobj(level, zlib.DEFLATED, -15), zlib.compressobj(0, zlib.DEFLATED, -15)
+    head = zlib.compressobj(level, zlib.DEFLATED, -15, MEM_LEVEL)
+    rest = zlib.compressobj(0, zlib.DEFLATED, -15, MEM_LEVEL)
     deflated = head.compress(data[:stored_from]) + head.flush(zlib.Z_SYNC_FLUSH)
     stored = rest.compress(data[stored_from:]) + rest.flush()
     return _GZIP_HEADER + deflated + stored + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 from crawl_support import DUMPS, FAST, ROOT, CrawlRun, run_crawl
 from jsonschema import Draft202012Validator
+from scrapy.http import HtmlResponse
 from warc_support import fetch, running_wayback, undo_encoding
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.feeddump import iter_dumps
 from archiver.items import item_schema
+from archiver.spiders.feeddump import encoding_error
 from archiver.standin.content import render_api, render_page
 from archiver.standin.corpus import Corpus
 from archiver.state import State
@@ -284,3 +286,27 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(standin, tmp_path, kill_aft
         [sys.executable, "-m", "scrapy", "warc-check", *map(str, again.warc_files())], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout[-3000:]
+
+
+PAGE_HTML = "<html><head><title>德国之声</title></head><body><p>柏林{}</p></body></html>"
+
+
+@pytest.mark.parametrize("text_first", [False, True], ids=["body only", "text decoded first"])
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (PAGE_HTML.format("").encode("utf-8"), "text/html; charset=utf-8", None),
+        # a real U+FFFD in a valid body is no replacement: still valid
+        (PAGE_HTML.format("\ufffd").encode("utf-8"), "text/html; charset=utf-8", None),
+        (PAGE_HTML.format("").encode("gb18030"), "text/html; charset=utf-8", "encoding: body is not valid utf-8"),
+        (PAGE_HTML.format("").encode("gb18030"), "text/html; charset=gbk", None),
+        (PAGE_HTML.format("").encode("utf-8")[:-20] + b"\xe5\x9f", "text/html", None),  # nothing declared
+    ],
+    ids=["valid", "valid with U+FFFD", "gb18030 as utf-8", "gb18030 as gbk", "undeclared"],
+)
+def test_encoding_error_names_a_body_invalid_in_its_declared_charset(body, content_type, expected, text_first):
+    response = HtmlResponse("https://www.dw.com/zh/x/a-1", body=body, headers={"Content-Type": content_type})
+    if text_first:
+        assert response.text  # as Scrapy's MetaRefreshMiddleware does before the callback
+    error = encoding_error(response, "page")
+    assert error == expected if expected is None else error.startswith(expected), error

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy import signals as scrapy_signals
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding
@@ -346,6 +346,10 @@ def encoding_error(response: Response, role: str) -> str | None:
     content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
     declared = http_content_type_encoding(content_type) or html_body_declared_encoding(response.body[:4096])
     if not declared:
+        return None
+    if isinstance(response, TextResponse) and response.encoding == declared and "\ufffd" not in response.text:
+        # Scrapy decoded the body with the declared charset (MetaRefreshMiddleware reads `text`), replacing
+        # what was invalid with U+FFFD: none there, so the body is valid, and decoding it again only costs time.
         return None
     try:
         response.body.decode(declared)

@@ -195,6 +195,10 @@ def test_spider_gets_bodies_decoded_once_and_exactly(run11):
             assert it["body_sha1"] == served[path], path
             checked += 1
     assert checked == 9
+    # decoded: no Content-Encoding left, and the class that the Content-Type names
+    decoded = {it["url"].removeprefix(run11["base"]): it for it in items(run11["tmp"]) if it["status"] == 200}
+    assert not any(it["content_encoding"] for it in decoded.values())
+    assert decoded["/page"]["class"] == "HtmlResponse" and decoded["/api/detail/article/1"]["class"] == "JsonResponse"
     stats = dict(re.findall(r"'(httpcompression/[a-z_]+)': (\d+)", run11["log"]))
     # /page and /gzip-chunked (gzip HTML), the API (deflate JSON); /etag and /same (gzip text) twice are Scrapy's
     assert stats["httpcompression/decoded_by_capture"] == "3"

@@ -204,7 +204,8 @@ class WarcTestSpider(scrapy.Spider):
             self.crawler.signals.send_catch_log(archiver_signals.text_extracted, url=response.url,
                                                 record_id=cap["record_id"], text="提取的文本 " + response.url)
         yield {"url": response.url, "status": response.status, "capture": cap, "flags": response.flags,
-               "body_sha1": hashlib.sha1(response.body).hexdigest()}
+               "body_sha1": hashlib.sha1(response.body).hexdigest(), "class": type(response).__name__,
+               "content_encoding": response.headers.get("Content-Encoding", b"").decode()}
         if any(response.url.endswith(a) for a in response.meta["again"]):
             await asyncio.sleep(1.05)  # a later second: replay tools tell captures apart by 14-digit timestamps
             headers = {}

@@ -67,10 +67,12 @@ class HttpCompressionMiddleware(httpcompression.HttpCompressionMiddleware):
             self.stats.inc_value("httpcompression/response_bytes", len(decoded))
             self.stats.inc_value("httpcompression/response_count")
             self.stats.inc_value("httpcompression/decoded_by_capture")
-        respcls = responsetypes.from_args(headers=response.headers, url=response.url, body=decoded)
-        kwargs: dict[str, Any] = {"body": decoded}
+        # The class is chosen from the headers without Content-Encoding, so its Content-Type decides; Scrapy asks
+        # with Content-Encoding still set, and so sniffs the body's first 5 KB (~0.1 ms a page) for it instead.
+        headers = response.headers.copy()
+        del headers[b"Content-Encoding"]
+        respcls = responsetypes.from_args(headers=headers, url=response.url, body=decoded)
+        kwargs: dict[str, Any] = {"body": decoded, "headers": headers}
         if issubclass(respcls, TextResponse):
             kwargs["encoding"] = None
-        response = response.replace(cls=respcls, **kwargs)
-        del response.headers["Content-Encoding"]
-        return response
+        return response.replace(cls=respcls, **kwargs)

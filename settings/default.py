@@ -89,6 +89,8 @@ DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.HttpCompressionMiddleware"] = 5
 EXTENSIONS["archiver.warc.extension.WarcWriterExtension"] = 200
 
 # Items are written unbuffered: the state counts an article done only once its item is in the file.
+# Scrapy's JSON Lines exporter, converting a dataclass item in one call (archiver/exporters.py).
+FEED_EXPORTERS = {"jsonlines": "archiver.exporters.JsonLinesItemExporter"}
 FEED_STORAGES = {
     "file": "archiver.feedstorage.UnbufferedFileFeedStorage",
     "": "archiver.feedstorage.UnbufferedFileFeedStorage",

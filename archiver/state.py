@@ -714,9 +714,8 @@ class State:
             last = rows[-1][0]
 
     def delete_job(self, article_id: int) -> None:
-        """Forget the job of an archived article."""
-        with self._tx() as c:
-            c.execute("DELETE FROM jobs WHERE article_id = ?", (int(article_id),))
+        """Forget the job of an archived article (one statement: atomic on its own)."""
+        self._query("DELETE FROM jobs WHERE article_id = ?", (int(article_id),))
 
     def count_jobs(self) -> int:
         """How many jobs wait (claimed and not yet archived)."""

@@ -112,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ARCHIVER_EXTRACT_WORKERS",
         0,
-        "Processes that run trafilatura off the reactor thread (0 = one per core).",
+        "Processes that run trafilatura off the reactor thread (0 = one per core but the reactor's, at least one).",
     ),
     Setting(
         "ARCHIVER_EXTRACT_TIMEOUT",

@@ -1,22 +1,29 @@
-"""Runs `extract_page` in a process pool, off the reactor thread and on every core, for async Scrapy callbacks.
+"""Runs `extract_page` in worker processes, off the reactor thread and on every core, for async Scrapy callbacks.
 
 `await extractor.extract(body, url)` from a callback under the asyncio reactor. A worker that dies or a page
 that takes longer than `ARCHIVER_EXTRACT_TIMEOUT` ends as `ExtractionFailed(url, reason)`, which the spider
-records; the pool is then replaced, so later pages are extracted as usual.
+records; the worker is then replaced, so later pages are extracted as usual.
+
+Each worker is a child process fed through its stdin and answering on its stdout, both pipes served by the event
+loop itself: no thread in the crawl process. (A ProcessPoolExecutor hands pages over through two threads of its
+own, which fought the reactor for the GIL: 1.7 ms of the crawl's CPU per page, bench/RESULTS.md §13.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
-import multiprocessing
 import os
-import threading
+import pickle
+import select
+import subprocess
+import sys
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from dataclasses import dataclass, field
 
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -24,12 +31,14 @@ from scrapy.crawler import Crawler
 from archiver import config
 from archiver.errors import ArchiverError
 from archiver.extract import PageText, extract_page
-from archiver.textmatch import extract_and_compare
+from archiver.extraction_worker import READY, SIZE, frame
 
 __all__ = ["ExtractionFailed", "Extractor"]
 
 logger = logging.getLogger(__name__)
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+PIPE_SIZE = 1 << 20  # a page's frame fits the pipe in one write (Linux; best effort)
+SPAWN_TIMEOUT = 120.0
 
 
 class ExtractionFailed(ArchiverError, RuntimeError):
@@ -40,8 +49,78 @@ class ExtractionFailed(ArchiverError, RuntimeError):
         return self.subject
 
 
+class _KilledForAnother(Exception):
+    """A page lost its worker, which was killed because another page ran past the time limit."""
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One worker process, its pipes (attached to the event loop on first use) and its pages in order."""
+
+    process: subprocess.Popen
+    ready: bool = False  # its READY byte was read
+    killed: bool = False  # killed by us, for another page's timeout
+    loop: asyncio.AbstractEventLoop | None = None
+    writer: asyncio.WriteTransport | None = None
+    attached: asyncio.Task | None = None  # connecting its pipes to the loop
+    pending: deque[asyncio.Future] = field(default_factory=deque)
+    buffer: bytearray = field(default_factory=bytearray)
+    gone: bool = False
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.ready:
+            self.ready = True
+            del self.buffer[:1]  # READY
+        while len(self.buffer) >= SIZE.size:
+            (size,) = SIZE.unpack_from(self.buffer)
+            if len(self.buffer) < SIZE.size + size:
+                return
+            answer = bytes(self.buffer[SIZE.size : SIZE.size + size])
+            del self.buffer[: SIZE.size + size]
+            future = self.pending.popleft()
+            if future.done():  # cancelled meanwhile
+                continue
+            try:
+                ok, value = pickle.loads(answer)
+            except Exception as exc:
+                ok, value = False, RuntimeError(f"unreadable answer from extraction worker: {exc!r}")
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def lost(self) -> None:
+        """Its stdout closed: it exited or was killed; every page it still had fails."""
+        self.gone = True
+        while self.pending:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_exception(_KilledForAnother() if self.killed else _Died())
+
+    def kill(self) -> None:
+        self.killed = True
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+
+class _Died(Exception):
+    """A worker exited before answering."""
+
+
+class _ResultPipe(asyncio.Protocol):
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+
+    def data_received(self, data: bytes) -> None:
+        self.worker.data_received(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker.lost()
+
+
 class Extractor:
-    """A process pool of `workers` extraction processes, started on first use and shut down with the engine."""
+    """`workers` extraction processes, started on first use and shut down with the engine."""
 
     def __init__(
         self,
@@ -49,13 +128,12 @@ class Extractor:
         timeout: float | None = 60.0,
         func: Callable[[bytes | str, str], PageText] = extract_page,
     ) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or default_workers())
         self.timeout = timeout or None
         self.func = func
-        self._pool: ProcessPoolExecutor | None = None
-        self._generation = 0  # bumped whenever a pool is replaced
-        self._killed: set[int] = set()  # generations this object tore down itself (after a timeout)
-        self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._procs: list[_Worker] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
         self.crawler: Crawler | None = None  # its stats count pages and failures, when built from a crawler
         self.closed = False
 
@@ -72,9 +150,12 @@ class Extractor:
         return extractor
 
     def start(self) -> None:
-        """Start all worker processes now (otherwise the first pages pay for it)."""
-        pool = self._ensure_pool()
-        list(pool.map(_ready, range(self.workers)))
+        """Start all worker processes now and wait until they are ready (otherwise the first pages pay for it)."""
+        while len(self._procs) < self.workers:
+            self._procs.append(self._spawn())
+        for worker in self._procs:
+            if not worker.ready:
+                _wait_ready(worker)
 
     async def extract(self, html: bytes | str, url: str, feed_body: str | None = None) -> PageText:
         """`extract_page(html, url)` in a worker; `ExtractionFailed` if the worker dies or runs too long.
@@ -82,11 +163,15 @@ class Extractor:
         With `feed_body`, the worker also scores the text against it (`PageText.agreement`), off the reactor.
         """
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             needs = f"Extractor.extract needs the asyncio reactor (TWISTED_REACTOR = {ASYNCIO_REACTOR})"
             raise RuntimeError(needs) from None
-        async with self._slots():  # pages queue here, so the time limit runs from a page's start
+        if self.closed:
+            raise ExtractionFailed(url, "extractor is closed")
+        self._bind(loop)
+        assert self._semaphore is not None
+        async with self._semaphore:  # pages queue here, so the time limit runs from a page's start
             try:
                 page = await self._extract(html, url, feed_body)
             except ExtractionFailed as exc:
@@ -103,96 +188,133 @@ class Extractor:
             self.crawler.stats.inc_value(key)
 
     async def _extract(self, html: bytes | str, url: str, feed_body: str | None) -> PageText:
+        page = frame((self.func, html, url, feed_body))
         for attempt in (1, 2):
-            generation = self._generation
-            future = self._submit(html, url, feed_body)
+            worker = await self._worker()
+            future = asyncio.get_running_loop().create_future()
+            worker.pending.append(future)
+            assert worker.writer is not None
+            worker.writer.write(page)
             try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+                return await asyncio.wait_for(future, self.timeout)
             except TimeoutError:
-                self._replace_pool(generation, kill=True)
+                self._retire(worker, kill=True)
                 raise ExtractionFailed(url, f"timed out after {self.timeout:g} s") from None
-            except BrokenProcessPool:
-                if generation in self._killed and attempt == 1:
-                    continue  # the pool was torn down for another page's timeout: try once more
-                self._replace_pool(generation, kill=False)
+            except _KilledForAnother:
+                if attempt == 1:
+                    continue  # its worker was killed for another page's timeout: try once more
+                raise ExtractionFailed(url, "extraction worker was replaced twice") from None
+            except _Died:
+                self._retire(worker, kill=False)
                 raise ExtractionFailed(url, "extraction worker process died") from None
-        raise ExtractionFailed(url, "extraction pool was replaced twice")  # pragma: no cover
+        raise ExtractionFailed(url, "extraction worker was replaced twice")  # pragma: no cover
 
-    def _slots(self) -> asyncio.Semaphore:
-        """Pages in the pool at once: two per worker (one running, one ready), per event loop."""
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._semaphore[0] is not loop:
-            self._semaphore = (loop, asyncio.Semaphore(2 * self.workers))
-        return self._semaphore[1]
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve the workers' pipes from `loop`; workers attached to an earlier loop (a test's) are replaced."""
+        if self._loop is loop:
+            return
+        for worker in self._procs:
+            if worker.loop is not None and worker.loop is not loop:
+                self._retire(worker, kill=True)
+        self._loop = loop
+        self._semaphore = asyncio.Semaphore(2 * self.workers)  # two per worker: one running, one ready
+
+    async def _worker(self) -> _Worker:
+        """The live worker with the fewest pages, its pipes attached to this loop; a new one if any is missing."""
+        self._procs = [w for w in self._procs if not w.gone]
+        while len(self._procs) < self.workers:
+            self._procs.append(self._spawn())
+        worker = min(self._procs, key=lambda w: len(w.pending))
+        if worker.attached is None:
+            worker.attached = asyncio.ensure_future(_attach(worker))
+        await worker.attached
+        return worker
+
+    def _spawn(self) -> _Worker:
+        # A fresh interpreter on this one's import path, never a fork of the reactor's process.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        code = f"from archiver.extraction_worker import serve; serve({os.getpid()})"
+        process = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True
+        )
+        assert process.stdin is not None
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        return _Worker(process)
+
+    def _retire(self, worker: _Worker, *, kill: bool) -> None:
+        """Drop a worker (killing it if `kill`); its other pages fail, and the next page starts a new one."""
+        if worker in self._procs:
+            self._procs.remove(worker)
+            logger.warning("extraction worker replaced (%s)", "page timed out" if kill else "worker died")
+        if kill:
+            worker.kill()
+        _close_pipes(worker)
+        if worker.loop is None or worker.loop.is_closed():
+            worker.lost()
+        _reap(worker.process, 0 if kill else 1.0)
 
     def close(self, grace: float = 5.0) -> None:
         """Stop the workers: pending pages are cancelled, a page still running after `grace` seconds is killed."""
         self.closed = True
-        if self._pool is None:
-            return
-        pool, self._pool = self._pool, None
-        processes = _processes(pool)
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.join(grace)
-            if process.is_alive():
-                process.kill()
-        logger.info("extraction workers stopped")
-
-    def _submit(self, html: bytes | str, url: str, feed_body: str | None) -> Future[PageText]:
-        if self.closed:
-            raise ExtractionFailed(url, "extractor is closed")
-        args = (self.func, html, url, feed_body)
-        try:
-            return self._ensure_pool().submit(extract_and_compare, *args)
-        except BrokenProcessPool:
-            self._replace_pool(self._generation, kill=False)
-            return self._ensure_pool().submit(extract_and_compare, *args)
-
-    def _ensure_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # forkserver: workers are forked from a clean server process, never from the reactor's threads
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["archiver.textmatch"])  # imports archiver.extract
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
-            )
-        return self._pool
-
-    def _replace_pool(self, generation: int, *, kill: bool) -> None:
-        """Drop the pool of `generation` (killing its workers if `kill`); the next page starts a new one."""
-        if generation != self._generation or self._pool is None:
-            return
-        pool, self._pool = self._pool, None
-        self._generation += 1
-        if kill:
-            self._killed.add(generation)
-            for process in _processes(pool):
-                process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        logger.warning("extraction pool replaced (%s)", "page timed out" if kill else "worker died")
+        workers, self._procs = self._procs, []
+        for worker in workers:
+            for future in worker.pending:
+                future.cancel()
+            _close_pipes(worker)  # end of input: a worker exits once its page is done
+        deadline = time.monotonic() + grace
+        for worker in workers:
+            _reap(worker.process, max(0.0, deadline - time.monotonic()))
+        if workers:
+            logger.info("extraction workers stopped")
 
 
-def exit_with(pid: int, interval: float = 1.0) -> None:
-    """In a worker: exit once process `pid` is gone (a crawl killed with -9 leaves no workers behind)."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(interval)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                continue
-
-    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
+async def _attach(worker: _Worker) -> None:
+    """Serve a worker's stdin and stdout from the running loop."""
+    loop = asyncio.get_running_loop()
+    assert worker.process.stdin is not None and worker.process.stdout is not None
+    worker.loop = loop
+    worker.writer, _ = await loop.connect_write_pipe(asyncio.Protocol, worker.process.stdin)
+    await loop.connect_read_pipe(lambda: _ResultPipe(worker), worker.process.stdout)
 
 
-def _ready(_: Any) -> bool:
-    return True
+def _close_pipes(worker: _Worker) -> None:
+    """Close a worker's stdin now (it exits once its page is done); its stdout closes when it exits."""
+    live = worker.loop is not None and not worker.loop.is_closed()
+    if worker.writer is not None and live and not worker.writer.is_closing():
+        worker.writer.abort()  # off the loop at once; the file itself is closed on the loop's next turn...
+    pipes = [worker.process.stdin]
+    if not live:
+        pipes.append(worker.process.stdout)  # no loop will read it any more
+    for pipe in pipes:
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()  # ...so close it here, for the worker to see the end of its input now
 
 
-def _processes(pool: ProcessPoolExecutor) -> list[Any]:
-    """The pool's worker processes (ProcessPoolExecutor keeps them in `_processes`)."""
-    return list((getattr(pool, "_processes", None) or {}).values())
+def _reap(process: subprocess.Popen, grace: float) -> None:
+    """Wait up to `grace` seconds for a worker to exit, then kill it; never leaves a zombie."""
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_ready(worker: _Worker, timeout: float = SPAWN_TIMEOUT) -> None:
+    """Block until a new worker has imported everything and says READY."""
+    assert worker.process.stdout is not None
+    fd = worker.process.stdout.fileno()
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if not ready or os.read(fd, 1) != READY:
+        raise RuntimeError(f"extraction worker {worker.process.pid} did not start within {timeout:g} s")
+    worker.ready = True
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on, but for the core the reactor thread keeps busy; at least one.
+
+    On two cores two workers made the crawl 6% slower than one (bench/RESULTS.md §13): they took the reactor's core.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)

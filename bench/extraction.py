@@ -69,10 +69,14 @@ async def _run_pool(extractor: Extractor, docs: list[tuple[bytes, str]]) -> floa
 def pool_rate(workers: int, docs: list[tuple[bytes, str]]) -> float:
     """Docs/s through an `Extractor` of `workers` processes (started before the clock runs)."""
     extractor = Extractor(workers=workers)
+
+    async def warm_then_time() -> float:
+        await _run_pool(extractor, docs[: 2 * workers])  # warm the workers' caches
+        return await _run_pool(extractor, docs)
+
     try:
         extractor.start()
-        asyncio.run(_run_pool(extractor, docs[: 2 * workers]))  # warm the workers' imports and caches
-        return asyncio.run(_run_pool(extractor, docs))
+        return asyncio.run(warm_then_time())  # one event loop: the workers' pipes are served by it
     finally:
         extractor.close()
 

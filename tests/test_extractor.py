@@ -197,6 +197,21 @@ def test_work_is_spread_over_the_workers_off_this_process():
     assert 1 <= len(pids) <= 2
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_by_default_the_workers_leave_the_reactor_a_core():
+    cores = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(cores)})
+        assert Extractor().workers == 1  # never none
+        if len(cores) >= 3:
+            os.sched_setaffinity(0, set(sorted(cores)[:3]))
+            assert Extractor().workers == 2
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert Extractor().workers == max(1, len(cores) - 1)
+    assert Extractor(workers=3).workers == 3  # ARCHIVER_EXTRACT_WORKERS, when set, is taken as it is
+
+
 def test_a_closed_extractor_refuses_work():
     extractor = Extractor(workers=1)
     extractor.close()
@@ -213,7 +228,7 @@ def test_a_worker_exits_when_the_crawl_that_started_it_is_killed():
 
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     worker = subprocess.Popen(
-        [sys.executable, "-c", f"from archiver.extractor import exit_with; exit_with({parent.pid}, 0.1); "
+        [sys.executable, "-c", f"from archiver.extraction_worker import exit_with; exit_with({parent.pid}, 0.1); "
          "import time; time.sleep(600)"]
     )  # fmt: skip
     try:

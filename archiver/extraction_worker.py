@@ -1,0 +1,63 @@
+"""The worker side of `archiver.extractor`: a child process that extracts the pages it reads on stdin.
+
+Frames both ways are a pickle's length (8 bytes, big-endian) then the pickle: in, `(func, html, url, feed_body)`;
+out, `(True, PageText)` or `(False, exception)`. Before the first answer the worker writes one READY byte. This
+module imports no Scrapy, so a worker starts in the time it takes to import trafilatura.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import threading
+import time
+
+from archiver.textmatch import extract_and_compare
+
+READY = b"R"
+SIZE = struct.Struct("!Q")
+
+
+def frame(obj: object) -> bytes:
+    """`obj` pickled, behind its length."""
+    data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    return SIZE.pack(len(data)) + data
+
+
+def serve(parent: int) -> None:
+    """A worker's main loop: one answer per page, in order, until stdin closes (or process `parent` is gone)."""
+    exit_with(parent)
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever the extraction code prints goes to stderr, never into the answers
+    pages = sys.stdin.buffer
+    answers.write(READY)
+    answers.flush()
+    while len(head := pages.read(SIZE.size)) == SIZE.size:
+        func, html, url, feed_body = pickle.loads(pages.read(SIZE.unpack(head)[0]))
+        try:
+            answer = frame((True, extract_and_compare(func, html, url, feed_body)))
+        except Exception as exc:
+            try:
+                answer = frame((False, exc))
+            except Exception:  # an exception that does not pickle still reaches the crawl, as text
+                answer = frame((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        answers.write(answer)
+        answers.flush()
+
+
+def exit_with(pid: int, interval: float = 1.0) -> None:
+    """In a worker: exit once process `pid` is gone (a crawl killed with -9 leaves no workers behind, even busy)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                continue
+
+    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()

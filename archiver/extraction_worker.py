@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import struct
 import sys
 import threading
@@ -29,6 +30,9 @@ def frame(obj: object) -> bytes:
 def serve(parent: int) -> None:
     """A worker's main loop: one answer per page, in order, until stdin closes (or process `parent` is gone)."""
     exit_with(parent)
+    # Ctrl-C reaches the whole process group: the crawl decides when its workers stop (end of input, or kill),
+    # so a graceful shutdown still gets the pages in flight extracted.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever the extraction code prints goes to stderr, never into the answers
     pages = sys.stdin.buffer

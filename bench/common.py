@@ -190,7 +190,7 @@ def _children() -> dict[int, list[int]]:
 
 
 def tree_pids(root: int) -> list[int]:
-    """`root` and all its descendants (extraction workers sit below a forkserver below the crawl)."""
+    """`root` and all its descendants (extraction workers; the forkserver and its child that index and check WARCs)."""
     kids, out, todo = _children(), [], [root]
     while todo:
         pid = todo.pop()
@@ -270,7 +270,7 @@ class RssSampler(threading.Thread):
 
     @property
     def cpu_children(self) -> float:
-        """CPU seconds of every other process of the tree (extraction workers, forkserver)."""
+        """CPU seconds of every other process of the tree (extraction workers, WARC index and check)."""
         return round(sum(v for p, v in self.cpu.items() if p != self.pid), 1)
 
     @property

@@ -212,6 +212,21 @@ def test_by_default_the_workers_leave_the_reactor_a_core():
     assert Extractor(workers=3).workers == 3  # ARCHIVER_EXTRACT_WORKERS, when set, is taken as it is
 
 
+def test_a_worker_outlives_ctrl_c_and_exits_at_the_end_of_its_input():
+    """Ctrl-C hits the crawl's whole process group: the workers leave stopping to the crawl."""
+    import signal
+
+    extractor = Extractor(workers=1, func=_pid)
+    try:
+        extractor.start()
+        (worker,) = extractor._procs
+        worker.process.send_signal(signal.SIGINT)
+        assert run(extractor.extract(b"", "u")) == worker.process.pid  # still there, still working
+    finally:
+        extractor.close()
+    assert worker.process.returncode == 0  # it left on its own when its input closed, not killed
+
+
 def test_a_closed_extractor_refuses_work():
     extractor = Extractor(workers=1)
     extractor.close()

@@ -27,14 +27,18 @@ def frame(obj: object) -> bytes:
     return SIZE.pack(len(data)) + data
 
 
-def serve(parent: int) -> None:
+# A worker's command line: stdout is kept for the answers and pointed at stderr before anything is imported, so
+# whatever the extraction code prints goes to stderr, never into the answers.
+COMMAND = "import os; fd = os.dup(1); os.dup2(2, 1); from archiver.extraction_worker import serve; serve({parent}, fd)"
+
+
+def serve(parent: int, answers_fd: int) -> None:
     """A worker's main loop: one answer per page, in order, until stdin closes (or process `parent` is gone)."""
     exit_with(parent)
     # Ctrl-C reaches the whole process group: the crawl decides when its workers stop (end of input, or kill),
     # so a graceful shutdown still gets the pages in flight extracted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever the extraction code prints goes to stderr, never into the answers
+    answers = os.fdopen(answers_fd, "wb")
     pages = sys.stdin.buffer
     answers.write(READY)
     answers.flush()

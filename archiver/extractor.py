@@ -31,7 +31,7 @@ from scrapy.crawler import Crawler
 from archiver import config
 from archiver.errors import ArchiverError
 from archiver.extract import PageText, extract_page
-from archiver.extraction_worker import READY, SIZE, frame
+from archiver.extraction_worker import COMMAND, READY, SIZE, frame
 
 __all__ = ["ExtractionFailed", "Extractor"]
 
@@ -78,6 +78,8 @@ class _Worker:
                 return
             answer = bytes(self.buffer[SIZE.size : SIZE.size + size])
             del self.buffer[: SIZE.size + size]
+            if not self.pending:  # never asked for: nothing waits for it
+                continue
             future = self.pending.popleft()
             if future.done():  # cancelled meanwhile
                 continue
@@ -233,10 +235,8 @@ class Extractor:
     def _spawn(self) -> _Worker:
         # A fresh interpreter on this one's import path, never a fork of the reactor's process.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        code = f"from archiver.extraction_worker import serve; serve({os.getpid()})"
-        process = subprocess.Popen(
-            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True
-        )
+        command = [sys.executable, "-c", COMMAND.format(parent=os.getpid())]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         assert process.stdin is not None
         with contextlib.suppress(OSError, AttributeError):
             fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)

@@ -130,6 +130,12 @@ def _pid(html: bytes | str, url: str) -> int:
     return os.getpid()
 
 
+def _chatty(html: bytes | str, url: str) -> str:
+    print("noise on stdout " * 1000)  # what extraction code may do
+    os.write(1, b"\x00" * 64)
+    return url
+
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -225,6 +231,18 @@ def test_a_worker_outlives_ctrl_c_and_exits_at_the_end_of_its_input():
     finally:
         extractor.close()
     assert worker.process.returncode == 0  # it left on its own when its input closed, not killed
+
+
+def test_what_extraction_code_prints_does_not_reach_the_answers():
+    extractor = Extractor(workers=1, func=_chatty)
+
+    async def scenario():
+        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(5)))
+
+    try:
+        assert run(scenario()) == [str(i) for i in range(5)]
+    finally:
+        extractor.close()
 
 
 def test_a_closed_extractor_refuses_work():

@@ -176,29 +176,27 @@ def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
     assert pid != os.getpid()
 
 
-def test_the_time_limit_counts_from_a_pages_start_not_from_its_wait_in_line():
-    extractor = Extractor(workers=1, timeout=1.5, func=_nap)  # 12 pages of 0.25 s: 3 s in line for the last
+def extract_all(extractor: Extractor, pages: int) -> list:
+    """Pages named 0 .. pages-1 extracted at once in one event loop; the extractor closed after."""
 
     async def scenario():
-        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(12)))
+        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(pages)))
 
     try:
-        assert run(scenario()) == [str(i) for i in range(12)]
+        return run(scenario())
     finally:
         extractor.close()
+
+
+def test_the_time_limit_counts_from_a_pages_start_not_from_its_wait_in_line():
+    extractor = Extractor(workers=1, timeout=1.5, func=_nap)  # 12 pages of 0.25 s: 3 s in line for the last
+    assert extract_all(extractor, 12) == [str(i) for i in range(12)]
 
 
 def test_work_is_spread_over_the_workers_off_this_process():
     extractor = Extractor(workers=2, func=_pid)
-
-    async def scenario():
-        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(40)))
-
-    try:
-        extractor.start()
-        pids = set(run(scenario()))
-    finally:
-        extractor.close()
+    extractor.start()
+    pids = set(extract_all(extractor, 40))
     assert os.getpid() not in pids
     assert 1 <= len(pids) <= 2
 
@@ -234,15 +232,7 @@ def test_a_worker_outlives_ctrl_c_and_exits_at_the_end_of_its_input():
 
 
 def test_what_extraction_code_prints_does_not_reach_the_answers():
-    extractor = Extractor(workers=1, func=_chatty)
-
-    async def scenario():
-        return await asyncio.gather(*(extractor.extract(b"", str(i)) for i in range(5)))
-
-    try:
-        assert run(scenario()) == [str(i) for i in range(5)]
-    finally:
-        extractor.close()
+    assert extract_all(Extractor(workers=1, func=_chatty), 5) == [str(i) for i in range(5)]
 
 
 def test_a_closed_extractor_refuses_work():

@@ -53,6 +53,10 @@ class _KilledForAnother(Exception):
     """A page lost its worker, which was killed because another page ran past the time limit."""
 
 
+class _Died(Exception):
+    """A worker exited before answering."""
+
+
 @dataclass(eq=False)
 class _Worker:
     """One worker process, its pipes (attached to the event loop on first use) and its pages in order."""
@@ -97,14 +101,15 @@ class _Worker:
             if not future.done():
                 future.set_exception(_KilledForAnother() if self.killed else _Died())
 
+    @property
+    def served(self) -> bool:
+        """Its pipes belong to an event loop that still runs them (none yet, or a closed one: no)."""
+        return self.loop is not None and not self.loop.is_closed()
+
     def kill(self) -> None:
         self.killed = True
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
-
-
-class _Died(Exception):
-    """A worker exited before answering."""
 
 
 class _ResultPipe(asyncio.Protocol):
@@ -223,7 +228,8 @@ class Extractor:
 
     async def _worker(self) -> _Worker:
         """The live worker with the fewest pages, its pipes attached to this loop; a new one if any is missing."""
-        self._procs = [w for w in self._procs if not w.gone]
+        for gone in [w for w in self._procs if w.gone]:  # exited between pages: reaped, its pipes closed
+            self._retire(gone, kill=False)
         while len(self._procs) < self.workers:
             self._procs.append(self._spawn())
         worker = min(self._procs, key=lambda w: len(w.pending))
@@ -244,13 +250,14 @@ class Extractor:
 
     def _retire(self, worker: _Worker, *, kill: bool) -> None:
         """Drop a worker (killing it if `kill`); its other pages fail, and the next page starts a new one."""
-        if worker in self._procs:
-            self._procs.remove(worker)
-            logger.warning("extraction worker replaced (%s)", "page timed out" if kill else "worker died")
+        if worker not in self._procs:
+            return  # retired already (each of a dead worker's pages reports it)
+        self._procs.remove(worker)
+        logger.warning("extraction worker replaced (%s)", "page timed out" if kill else "worker died")
         if kill:
             worker.kill()
         _close_pipes(worker)
-        if worker.loop is None or worker.loop.is_closed():
+        if not worker.served:
             worker.lost()
         _reap(worker.process, 0 if kill else 1.0)
 
@@ -280,11 +287,10 @@ async def _attach(worker: _Worker) -> None:
 
 def _close_pipes(worker: _Worker) -> None:
     """Close a worker's stdin now (it exits once its page is done); its stdout closes when it exits."""
-    live = worker.loop is not None and not worker.loop.is_closed()
-    if worker.writer is not None and live and not worker.writer.is_closing():
+    if worker.writer is not None and worker.served and not worker.writer.is_closing():
         worker.writer.abort()  # off the loop at once; the file itself is closed on the loop's next turn...
     pipes = [worker.process.stdin]
-    if not live:
+    if not worker.served:
         pipes.append(worker.process.stdout)  # no loop will read it any more
     for pipe in pipes:
         if pipe is not None:

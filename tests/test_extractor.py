@@ -159,6 +159,27 @@ def test_a_dead_worker_is_a_clear_error_and_the_pool_recovers():
     assert page.title == "Russland-Wahl: Nadeschdin setzt auf ein Ende der Putin-Ära"
 
 
+def test_a_worker_that_dies_between_pages_is_reaped_and_replaced():
+    import signal
+
+    extractor = Extractor(workers=1, func=_pid)
+
+    async def scenario():
+        first = await extractor.extract(b"", "u")
+        (worker,) = extractor._procs
+        worker.process.send_signal(signal.SIGKILL)
+        while not worker.gone:  # its answers pipe closes
+            await asyncio.sleep(0.05)
+        return first, worker, await extractor.extract(b"", "u")
+
+    try:
+        first, worker, second = run(scenario())
+    finally:
+        extractor.close()
+    assert first == worker.process.pid != second
+    assert worker.process.returncode == -signal.SIGKILL  # waited for: no zombie left behind
+
+
 def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
     extractor = Extractor(workers=1, timeout=0.5, func=_hang)
 

@@ -322,3 +322,24 @@ def test_a_capture_with_nothing_to_tell_gets_no_metadata_record(tmp_path):
         ("response", page.url),
         ("metadata", page.url),
     ]
+
+
+def test_two_captures_of_one_payload_prepared_together_still_make_one_revisit(tmp_path):
+    """The middleware lets other work run between `prepare` and `write`; the dedupe lookup is in `write`."""
+    from scrapy.http import Request, Response
+    from scrapy.utils.test import get_crawler
+
+    from archiver.warc.extension import WarcWriterExtension
+
+    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t"})
+    archive = WarcWriterExtension.from_crawler(crawler)
+    image = Request("https://static.dw.com/image/1_302.jpg")
+    body = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 200  # a JPEG-looking 51 KB body
+    headers = {"Content-Type": "image/jpeg"}
+    first, second = (archive.prepare(image, Response(image.url, body=body, headers=headers)) for _ in range(2))
+    captured = [archive.write(first), archive.write(second)]
+    archive.writer.on_close = None
+    archive.writer.close()
+    assert [c.location["record_type"] for c in captured] == ["response", "revisit"]
+    records = [r for r in read_all(tmp_path / "warc") if r[1] in ("response", "revisit")]
+    assert records[1][2].get_header("WARC-Refers-To") == captured[0].location["record_id"]

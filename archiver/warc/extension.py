@@ -117,6 +117,18 @@ class Captured:
     decoded_body: bytes | None = None  # content-encoded body, decoded as Scrapy would decode it
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedExchange:
+    """One exchange as `WarcWriterExtension.prepare` leaves it for `write`."""
+
+    exchange: Exchange
+    digest: str  # the body's SHA-1, as WARC-Payload-Digest
+    provenance: list[tuple[str, object]]  # fields of the metadata record (outlinks included)
+    etag: str | None
+    last_modified: str | None
+    decoded_body: bytes | None
+
+
 class WarcWriterExtension:
     """Owns the rolling writer of one crawler and everything that happens to its files."""
 
@@ -188,12 +200,16 @@ class WarcWriterExtension:
     # --- capture ------------------------------------------------------------------------------------------
     def capture(self, request: Request, response: Response) -> Captured | None:
         """Write one exchange (request, response or revisit, metadata if it has any); where its response went."""
+        exchange = self.prepare(request, response)
+        return self.write(exchange) if exchange is not None else None
+
+    def prepare(self, request: Request, response: Response) -> PreparedExchange | None:
+        """The CPU-heavy half of `capture`, which writes nothing: the body's digest, decoding and links."""
         if not self.enabled or "cached" in response.flags:
             return None
         now = datetime.now(UTC)
         if self.version == WARC_1_0:
             now = now.replace(microsecond=0)
-        body = response.body
         truncated = "disconnect" if "dataloss" in response.flags else None
         exchange = Exchange(
             url=request.url,
@@ -203,45 +219,59 @@ class WarcWriterExtension:
             protocol=getattr(response, "protocol", None),
             status=response.status,
             response_headers=_header_list(response.headers),
-            body=body,
+            body=response.body,
             fetched_at=now,
             ip_address=str(response.ip_address) if response.ip_address else None,
             truncated=truncated,
         )
-        digest = sha1_digest(body)
+        links, decoded = self._outlinks(request, response)
+        header = response.headers.get
+        return PreparedExchange(
+            exchange=exchange,
+            digest=sha1_digest(response.body),
+            provenance=provenance_fields(request.meta.get("archiver"), links),
+            etag=(header(b"ETag") or b"").decode("latin-1") or None,
+            last_modified=(header(b"Last-Modified") or b"").decode("latin-1") or None,
+            decoded_body=decoded,
+        )
+
+    def write(self, prepared: PreparedExchange) -> Captured:
+        """Write a prepared exchange (a revisit if the index has its payload) and index it; where it went.
+
+        The index is asked here, not in `prepare`: what another capture wrote meanwhile counts.
+        """
+        exchange, digest = prepared.exchange, prepared.digest
+        url, status, body = exchange.url, exchange.status, exchange.body
         prior, profile = None, None
-        if response.status == 304:
-            prior = as_prior(self.index.last_capture(request.url))
+        if status == 304:
+            prior = as_prior(self.index.last_capture(url))
             profile = SERVER_NOT_MODIFIED if prior else None
-        elif response.status == 200 and body and not truncated:
-            prior = as_prior(self.index.find_by_digest(request.url, digest))
+        elif status == 200 and body and not exchange.truncated:
+            prior = as_prior(self.index.find_by_digest(url, digest))
             profile = IDENTICAL_PAYLOAD_DIGEST if prior else None
         records = build_exchange(exchange, self.version, prior, profile, payload_digest=digest)
-
-        links, decoded = self._outlinks(request, response)
         group = [records.request, records.response]
-        fields = provenance_fields(request.meta.get("archiver"), links)
-        if any(value not in (None, "") for _, value in fields):  # robots.txt, say, has nothing to tell
-            group.append(build_metadata(request.url, records.response.record_id, fields, now, self.version))
+        if any(value not in (None, "") for _, value in prepared.provenance):  # robots.txt has nothing to tell
+            record_id = records.response.record_id
+            group.append(build_metadata(url, record_id, prepared.provenance, exchange.fetched_at, self.version))
         written = self.writer.write(group)
         resp = written[1]
         fetched_at = records.response.get("WARC-Date") or ""
         payload_digest = records.response.get("WARC-Payload-Digest") or digest
-        header = response.headers.get
         self.index.add_capture(
             CaptureRef(
-                url=request.url,
+                url=url,
                 record_id=resp.record_id,
                 fetched_at=fetched_at,
                 payload_digest=payload_digest,
                 warc_file=resp.warc_file,
                 offset=resp.offset,
                 length=resp.length,
-                status=response.status,
+                status=status,
                 record_type=resp.record_type,
-                truncated=truncated is not None,
-                etag=(header(b"ETag") or b"").decode("latin-1") or None,
-                last_modified=(header(b"Last-Modified") or b"").decode("latin-1") or None,
+                truncated=exchange.truncated is not None,
+                etag=prepared.etag,
+                last_modified=prepared.last_modified,
             )
         )
         self.stats.inc_value("warc/exchanges")
@@ -257,7 +287,7 @@ class WarcWriterExtension:
             "record_type": resp.record_type,
             "fetched_at": fetched_at,
         }
-        return Captured(location, decoded)
+        return Captured(location, prepared.decoded_body)
 
     def _outlinks(self, request: Request, response: Response) -> tuple[list[str], bytes | None]:
         """Links of an HTML or JSON body, decoded no further than the DOWNLOAD_MAXSIZE Scrapy applies to it.

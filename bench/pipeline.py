@@ -80,11 +80,12 @@ def run_pipeline(
     extra: list[str],
     wrap: list[str] | None = None,
     rss_log: Path | None = None,
+    tree: Path = ROOT,
 ) -> dict:
     """One `scrapy crawl feeddump` in a child process; RSS and CPU of its tree sampled; figures from its report.
 
     Pages/s are over Scrapy's own crawl time, as for bare Scrapy; `run_seconds` adds start-up and the index and
-    check of the last WARC file after the crawl.
+    check of the last WARC file after the crawl. `tree`: the checkout whose code crawls (another commit's, say).
     """
     address = standin.address
     cmd = ["scrapy", "crawl", "feeddump", "-a", f"dumps={dumps}"]
@@ -100,7 +101,8 @@ def run_pipeline(
     standin_cpu = cpu_seconds(standin.proc.pid)
     started = time.perf_counter()
     with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=fh, stderr=subprocess.STDOUT)
         sampler = RssSampler(proc.pid, log=rss_log)
         sampler.start()
         code = proc.wait()

@@ -308,9 +308,9 @@ def test_a_capture_with_nothing_to_tell_gets_no_metadata_record(tmp_path):
     crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t"})
     archive = WarcWriterExtension.from_crawler(crawler)
     robots = Request("https://www.dw.com/robots.txt")  # no provenance, no outlinks
-    archive.capture(robots, TextResponse(robots.url, body=b"User-agent: *\n", request=robots))
+    archive.write(archive.prepare(robots, TextResponse(robots.url, body=b"User-agent: *\n", request=robots)))
     page = Request("https://www.dw.com/zh/x/a-1", meta={"archiver": {"article_id": 1, "role": "page", "hop": 0}})
-    archive.capture(page, TextResponse(page.url, body=b"<html></html>", request=page))
+    archive.write(archive.prepare(page, TextResponse(page.url, body=b"<html></html>", request=page)))
     archive.writer.on_close = None  # no index/check process: only the records matter here
     archive.writer.close()
     records = read_all(tmp_path / "warc")

@@ -198,13 +198,9 @@ class WarcWriterExtension:
         return fields
 
     # --- capture ------------------------------------------------------------------------------------------
-    def capture(self, request: Request, response: Response) -> Captured | None:
-        """Write one exchange (request, response or revisit, metadata if it has any); where its response went."""
-        exchange = self.prepare(request, response)
-        return self.write(exchange) if exchange is not None else None
-
     def prepare(self, request: Request, response: Response) -> PreparedExchange | None:
-        """The CPU-heavy half of `capture`, which writes nothing: the body's digest, decoding and links."""
+        """The CPU-heavy half of a capture, which writes nothing: the body's digest, decoding and links (None: not
+        captured). `write` then writes the exchange: request, response or revisit, metadata if it has any."""
         if not self.enabled or "cached" in response.flags:
             return None
         now = datetime.now(UTC)

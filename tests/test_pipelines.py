@@ -1,6 +1,7 @@
 """The schema check: a compiled validator on the hot path, jsonschema's words when an item breaks the schema."""
 
 import copy
+import dataclasses
 import logging
 
 import pytest
@@ -57,9 +58,14 @@ BREAKS = {
 }
 
 
-def test_item_dict_equals_itemadapter():
+def test_item_dict_equals_itemadapter_and_asdict_and_shares_nothing_with_the_item():
     item = good_item()
-    assert item_dict(item) == ItemAdapter(item).asdict()
+    data = item_dict(item)
+    assert data == ItemAdapter(item).asdict() == dataclasses.asdict(item)
+    assert data["captures"] and data["images"] and data["feed"]  # nested dataclasses in lists are converted
+    data["captures"][0]["url"] = "changed"
+    data["images"].clear()
+    assert item.captures[0].url != "changed" and item.images
     assert item_dict({"a": 1}) == {"a": 1}
 
 

@@ -38,11 +38,6 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "Move the objects alive when the spider opens out of the garbage collector (shorter collection pauses).",
     ),
-    Setting(
-        "ARCHIVER_GC_GEN0_THRESHOLD",
-        5000,
-        "Allocations between young garbage-collector passes while the spider is open (0 = Python's own, 700).",
-    ),
     # --- feed dumps ---
     Setting(
         "ARCHIVER_READ_DUMPS",

@@ -5,9 +5,7 @@ the Scrapy edges. Every write is a transaction (`transaction()` groups several);
 indexed query, so memory does not grow with history. WAL with `synchronous=NORMAL` survives `kill -9`
 of the process with every committed transaction kept (the WAL is in the OS page cache); only an OS crash
 or power loss may roll back the last commits, and rolled-back work is fetched again, never lost.
-`ARCHIVER_STATE_SYNCHRONOUS=FULL` also keeps those (one fsync per commit). Capture rows are the exception: they
-are committed in batches (`CAPTURE_BATCH`), so a `kill -9` may drop the last few; their WARC records stay, and the
-next capture of such a URL is a full response instead of a revisit.
+`ARCHIVER_STATE_SYNCHRONOUS=FULL` also keeps those (one fsync per commit).
 """
 
 from __future__ import annotations
@@ -87,9 +85,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 500  # rows per query when iterating
-# Capture rows wait for at most this many others or seconds: one commit costs ~45 µs, a row in a batch ~5 µs.
-CAPTURE_BATCH = 64
-CAPTURE_BATCH_SECONDS = 1.0
 
 
 class StateError(Exception):
@@ -276,9 +271,6 @@ class State:
         self._mutex = threading.RLock()
         self._lock_fd: int | None = None
         self._depth = 0  # nesting of `_tx`: inner ones are savepoints
-        self._pending: list[tuple[Any, ...]] = []  # capture rows not yet inserted (`add_capture`)
-        self._pending_urls: set[str] = set()
-        self._pending_since = 0.0
 
     # --- opening and closing ---
 
@@ -332,7 +324,6 @@ class State:
         crawler._archiver_state = state
         # engine_stopped comes after spider_closed, so components may still write in spider_closed.
         crawler.signals.connect(state.close, signal=signals.engine_stopped, weak=False)
-        crawler.signals.connect(state.flush_captures, signal=signals.spider_idle, weak=False)
         return state
 
     @property
@@ -341,13 +332,9 @@ class State:
         return self._conn is None
 
     def close(self) -> None:
-        """Insert the pending capture rows, close the database, release the run lock (if held); safe to call twice."""
+        """Close the database and release the run lock (if held); safe to call twice."""
         with self._mutex:
             if self._conn is not None:
-                try:
-                    self.flush_captures()
-                except sqlite3.Error as exc:
-                    logger.error("%s: %d capture rows not recorded: %s", self.path, len(self._pending), exc)
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
             self.release_run_lock()
@@ -795,43 +782,15 @@ class State:
     # --- captures ---
 
     def add_capture(self, capture: CaptureRow) -> None:
-        """Record one written WARC record (response, revisit, ...): batched, or at once inside `transaction()`."""
-        if capture.url is None or capture.fetched_at is None:  # the NOT NULL columns: a batch must not fail later
-            raise sqlite3.IntegrityError(f"{self.path}: a capture needs url and fetched_at: {capture!r}")
+        """Record one written WARC record (response, revisit, ...)."""
+        # One statement: atomic on its own (autocommit), or part of an open `transaction()`.
         values = tuple(getattr(capture, name) for name in _CAPTURE_FIELDS)  # astuple() deep-copies each field
-        with self._mutex:
-            if self._depth:  # part of the group: committed or undone with it
-                self._query(_INSERT_CAPTURE, values)
-                return
-            if not self._pending:
-                self._pending_since = time.monotonic()
-            self._pending.append(values)
-            self._pending_urls.add(capture.url)
-            if len(self._pending) >= CAPTURE_BATCH or time.monotonic() - self._pending_since >= CAPTURE_BATCH_SECONDS:
-                self.flush_captures()
-
-    def flush_captures(self) -> None:
-        """Insert the capture rows `add_capture` holds, in one transaction; kept for the next try if it fails.
-
-        Not inside `transaction()`, whose rollback would undo them: there they wait (and lookups do not see them).
-        """
-        with self._mutex:
-            if not self._pending or self._depth:
-                return
-            with self._tx() as conn:
-                conn.executemany(_INSERT_CAPTURE, self._pending)
-            self._pending, self._pending_urls = [], set()
-
-    def _captures_of(self, url: str | None) -> None:
-        """Before reading captures (of `url`, or of every URL): insert the pending rows they include."""
-        if self._pending and (url is None or url in self._pending_urls):
-            self.flush_captures()
+        self._query(_INSERT_CAPTURE, values)
 
     def last_capture(
         self, url: str, *, statuses: Iterable[int] | None = None, record_type: str | None = None
     ) -> CaptureRow | None:
         """The latest capture of `url` (optionally only with one of `statuses`, of one record type), or None."""
-        self._captures_of(url)
         sql = f"SELECT {_CAPTURE_COLS} FROM captures WHERE url = ?"
         params: list[Any] = [url]
         if record_type is not None:
@@ -846,7 +805,6 @@ class State:
 
     def find_by_digest(self, url: str, payload_digest: str) -> CaptureRow | None:
         """The first full response of `url` with this payload digest (in any run and WARC file), or None."""
-        self._captures_of(url)
         row = self._one(
             f"SELECT {_CAPTURE_COLS} FROM captures WHERE url = ? AND payload_digest = ? "
             "AND record_type = 'response' ORDER BY fetched_at, id LIMIT 1",
@@ -856,7 +814,6 @@ class State:
 
     def count_captures(self) -> int:
         """How many captures are recorded."""
-        self._captures_of(None)
         return int(self._one("SELECT count(*) FROM captures")[0])
 
 

@@ -409,10 +409,7 @@ def test_kill_9_loses_no_committed_write(tmp_path: Path, kill_after: int) -> Non
         assert s.integrity_check() == "ok"
         row = s.get_article(last)
         assert (row.status, row.version) == (ARCHIVED, 1)  # every reported write survived
-        # Capture rows are committed in batches: the last few may be gone, and what is there is a prefix.
-        kept = s.count_captures()
-        assert last - state_mod.CAPTURE_BATCH <= kept
-        assert kept == 0 or s.last_capture(f"p{kept}").record_id == f"<urn:{kept}>"
+        assert s.last_capture(f"p{last}").record_id == f"<urn:{last}>"
         assert not s.dump_changed(f"/d/{last}.md", last, float(last))
         n = s.count_articles()
         assert n >= last
@@ -421,61 +418,6 @@ def test_kill_9_loses_no_committed_write(tmp_path: Path, kill_after: int) -> Non
         orphans = [a.article_id for a in s.due_retries(now=0, limit=10)]
         assert orphans in ([], [n])  # at most the one in flight (the writer may have gone past `last`)
         assert s.count_articles(ARCHIVED) + len(orphans) == n
-
-
-def _capture(i: int, url: str = "") -> CaptureRow:
-    return CaptureRow(url or f"p{i}", f"2026-01-01T00:00:{i % 60:02d}Z", 200, f"sha1:{i}", f"<urn:{i}>", "w.warc.gz")
-
-
-def test_capture_rows_are_committed_in_batches_and_read_back_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    with State.open(path) as s, State.open(path) as other:  # `other`: another process reading the file
-        for i in range(1, state_mod.CAPTURE_BATCH):
-            s.add_capture(_capture(i))
-        assert other.count_captures() == 0  # pending
-        assert s.last_capture("p7").record_id == "<urn:7>"  # a lookup of a pending URL inserts the batch first
-        assert other.count_captures() == state_mod.CAPTURE_BATCH - 1
-        for i in range(100, 100 + state_mod.CAPTURE_BATCH - 1):
-            s.add_capture(_capture(i))
-        assert s.find_by_digest("p7", "sha1:7") is not None  # p7 is not pending: nothing inserted for it
-        assert other.count_captures() == state_mod.CAPTURE_BATCH - 1
-        s.add_capture(_capture(999))  # the batch is full
-        assert other.count_captures() == 2 * state_mod.CAPTURE_BATCH - 1
-        s.add_capture(_capture(1000))
-    with State.open(path) as s:
-        assert s.last_capture("p1000").record_id == "<urn:1000>"  # close inserted the rest
-
-
-def test_capture_rows_wait_at_most_a_second_and_an_idle_spider_inserts_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path)})
-    s = State.for_crawler(crawler)
-    other = State.open(s.path)
-    clock = [1000.0]
-    monkeypatch.setattr(state_mod.time, "monotonic", lambda: clock[0])
-    s.add_capture(_capture(1))
-    clock[0] += state_mod.CAPTURE_BATCH_SECONDS
-    s.add_capture(_capture(2))
-    assert other.count_captures() == 2
-    s.add_capture(_capture(3))
-    assert other.count_captures() == 2
-    crawler.signals.send_catch_log(signals.spider_idle, spider=None)
-    assert other.count_captures() == 3
-    crawler.signals.send_catch_log(signals.engine_stopped)
-    other.close()
-
-
-def test_a_capture_inside_a_transaction_is_undone_with_it_and_the_pending_ones_are_not(st: State) -> None:
-    st.add_capture(_capture(1, "u"))
-    with pytest.raises(RuntimeError), st.transaction():
-        st.add_capture(_capture(2, "u"))
-        assert st.count_captures() == 1  # only the group's own: the pending row waits for the group's end
-        raise RuntimeError("the group fails")
-    assert st.last_capture("u").record_id == "<urn:1>"
-    with pytest.raises(sqlite3.IntegrityError, match="needs url and fetched_at"):
-        st.add_capture(CaptureRow("u", None))  # type: ignore[arg-type]
-    assert st.count_captures() == 1
 
 
 def test_capture_index_serves_the_warc_writer_across_runs(tmp_path: Path) -> None:

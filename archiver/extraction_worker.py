@@ -14,6 +14,7 @@ import struct
 import sys
 import threading
 import time
+from typing import BinaryIO
 
 from archiver.textmatch import extract_and_compare
 
@@ -39,7 +40,14 @@ def serve(parent: int, answers_fd: int) -> None:
     # so a graceful shutdown still gets the pages in flight extracted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(answers_fd, "wb")
-    pages = sys.stdin.buffer
+    try:
+        answer_pages(sys.stdin.buffer, answers)
+    except BrokenPipeError:  # the crawl stopped listening (it closed before this worker was ready): nothing to tell
+        os._exit(0)  # not a normal exit, which would flush the broken pipe once more and print that
+
+
+def answer_pages(pages: BinaryIO, answers: BinaryIO) -> None:
+    """READY, then one answer per page read, in order, until the pages end."""
     answers.write(READY)
     answers.flush()
     while len(head := pages.read(SIZE.size)) == SIZE.size:

@@ -285,3 +285,18 @@ def test_a_worker_exits_when_the_crawl_that_started_it_is_killed():
         for p in (parent, worker):
             if p.poll() is None:
                 p.kill()
+
+
+def test_a_worker_whose_crawl_stopped_listening_exits_quietly():
+    """A crawl may close before a slow-starting worker is ready: its READY meets a closed pipe, and no traceback."""
+    from archiver.extraction_worker import COMMAND
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the crawl is gone from the other end before the worker writes a byte
+    command = [sys.executable, "-c", COMMAND.format(parent=os.getpid())]
+    worker = subprocess.run(
+        command, stdin=subprocess.DEVNULL, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120
+    )
+    os.close(write_end)
+    assert worker.returncode == 0
+    assert worker.stderr == ""

@@ -13,7 +13,7 @@ from archiver.items import plain_data
 
 class JsonLinesItemExporter(exporters.JsonLinesItemExporter):
     """Scrapy's JSON Lines exporter. A dataclass item (every ArticleItem) becomes one `plain_data` dict, not an
-    ItemAdapter per nested part through the encoder's `default()`: the same line, in a tenth of the time."""
+    ItemAdapter per nested part through the encoder's `default()`: the same line, in a fraction of the time."""
 
     def export_item(self, item: Any) -> None:
         if self.fields_to_export is not None or not dataclasses.is_dataclass(item) or isinstance(item, type):

@@ -91,7 +91,7 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 
 def plain_data(value: Any) -> Any:
-    """A dataclass item as JSON-like data: what `dataclasses.asdict` gives, a third of its time (no deep copies)."""
+    """A dataclass item as JSON-like data: what `dataclasses.asdict` gives, in 40% of its time (no deep copies)."""
     if isinstance(value, list | tuple):
         return type(value)(plain_data(v) for v in value)
     if isinstance(value, dict):

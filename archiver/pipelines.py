@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def item_dict(item: Any) -> dict[str, Any]:
-    """The item as plain JSON-like data (dataclass items converted directly: 10x faster than ItemAdapter)."""
+    """The item as plain JSON-like data (dataclass items converted directly: 8x faster than ItemAdapter)."""
     if dataclasses.is_dataclass(item) and not isinstance(item, type):
         return plain_data(item)
     return ItemAdapter(item).asdict()

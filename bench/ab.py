@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, StandinProcess, make_corpus, scratch, table, write_result
+from bench.hostprobe import probe_rows, probe_settings
 from bench.pipeline import STEADY_WARC, run_pipeline
 
 API_HOST = "api.dw.com"
@@ -60,10 +61,10 @@ def crawl_row(side: str, pair: int, row: dict[str, Any], probe: Path | None) -> 
         "warc_files_ok": row["warc_files_ok"],
     }
     if probe is not None and probe.exists():
-        data = json.loads(probe.read_text())
-        api = data["hosts"].get(API_HOST, {})
-        out["api_ms_per_request"] = api.get("ms_per_request")
-        out["loop_lag_ms_mean_p90"] = f"{data['loop_lag_ms']['mean']} / {data['loop_lag_ms']['p90']}"
+        for host in probe_rows(side, json.loads(probe.read_text())):
+            if host["host"] == API_HOST:
+                out["api_ms_per_request"] = host["ms_per_request"]
+                out["loop_lag_ms_mean_p90"] = host["loop_lag_ms_mean_p90"]
     return out
 
 
@@ -98,10 +99,7 @@ def main() -> None:
             for side in order:
                 out = work / f"out-{pair}-{side}"  # a fresh output folder: no state from the crawls before
                 probe = work / f"probe-{pair}-{side}.json" if args.probe else None
-                sets = list(args.set)
-                if probe is not None:
-                    addon = json.dumps({"bench.hostprobe.HostProbeAddon": 0})
-                    sets += [f"ADDONS={addon}", f"BENCH_PROBE_FILE={probe}"]
+                sets = [*args.set, *(probe_settings(probe) if probe is not None else [])]
                 extra = [*STEADY_WARC, *(arg for setting in sets for arg in ("-s", setting))]
                 row = run_pipeline(dumps, out, standin, extra, tree=trees[side])
                 rows.append(crawl_row(side, pair, row, probe))

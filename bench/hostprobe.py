@@ -111,6 +111,11 @@ class HostProbeAddon:
         settings["EXTENSIONS"]["bench.hostprobe.HostProbe"] = 990
 
 
+def probe_settings(path: Path) -> list[str]:
+    """The `-s` values that add the probe to one crawl, writing to `path`."""
+    return [f"ADDONS={json.dumps({'bench.hostprobe.HostProbeAddon': 0})}", f"BENCH_PROBE_FILE={path}"]
+
+
 def probe_rows(label: str, probe: dict) -> list[dict]:
     """Table rows of one probe file: a row per host."""
     limit = probe["per_host_limit"]

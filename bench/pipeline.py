@@ -48,7 +48,7 @@ from bench.common import (
     table,
     write_result,
 )
-from bench.hostprobe import probe_rows
+from bench.hostprobe import probe_rows, probe_settings
 
 HELD = "archiver.downloader.Downloader"
 BARE_HELD = "bare Scrapy, per-host limit held"
@@ -101,7 +101,7 @@ def run_pipeline(
     standin_cpu = cpu_seconds(standin.proc.pid)
     started = time.perf_counter()
     with log.open("w") as fh:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=fh, stderr=subprocess.STDOUT)
         sampler = RssSampler(proc.pid, log=rss_log)
         sampler.start()
@@ -368,7 +368,7 @@ def main() -> None:
             if not args.probe:
                 return []
             probes[label] = work / f"probe-{len(probes)}.json"
-            return [f"ADDONS={json.dumps({'bench.hostprobe.HostProbeAddon': 0})}", f"BENCH_PROBE_FILE={probes[label]}"]
+            return probe_settings(probes[label])
 
         with StandinProcess([dumps]) as standin:
             for n in range(1, args.rounds + 1):  # the crawls interleaved: a machine that changes speed hits all

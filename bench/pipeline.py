@@ -394,13 +394,24 @@ def main() -> None:
         }
         pipeline_rate = medians["pipeline"]
         extraction = [rate for run, rate in medians.items() if run.startswith("trafilatura")]
+        # Three decimals: a ratio of 0.799 is short of 0.8, and two decimals would print it as 0.8.
         ratios = {
-            run: round(pipeline_rate / min([rate, *extraction]), 2)
+            run: round(pipeline_rate / min([rate, *extraction]), 3)
             for run, rate in medians.items()
             if run.startswith("bare")
         }
         if not ratios and extraction:
-            ratios["trafilatura alone"] = round(pipeline_rate / extraction[0], 2)
+            ratios["trafilatura alone"] = round(pipeline_rate / extraction[0], 3)
+        per_round = {
+            run: [
+                round(pipe["pages_per_s"] / bare["pages_per_s"], 3)
+                for pipe, bare in zip(
+                    (r for r in rows if r["run"] == "pipeline"), (r for r in rows if r["run"] == run), strict=True
+                )
+            ]
+            for run in ratios
+            if run.startswith("bare")
+        }
         ratio = min(ratios.values()) if ratios else None
         columns = [
             "run",
@@ -424,7 +435,8 @@ def main() -> None:
         if args.rounds > 1:
             print("median pages/s over the rounds: " + ", ".join(f"{run} {rate}" for run, rate in medians.items()))
         for bound, value in ratios.items():
-            print(f"ratio pipeline / min({bound}, trafilatura alone) = {value} (target >= 0.8)")
+            rounds = f"; round by round {per_round[bound]}" if args.rounds > 1 and bound in per_round else ""
+            print(f"ratio pipeline / min({bound}, trafilatura alone) = {value} (target >= 0.8){rounds}")
         print(f"settings: {CRAWL_SETTINGS} in both crawls; profile {rows[1].get('settings') if len(rows) > 1 else ''}")
         probed = {label: json.loads(path.read_text()) for label, path in probes.items() if path.exists()}
         if probed:
@@ -442,6 +454,7 @@ def main() -> None:
                 "median_pages_per_s": medians,
                 "ratio_pipeline_to_min_bound": ratio,
                 "ratios": ratios,
+                "ratios_per_round": per_round,
                 "target": 0.8,
                 "profile": str(profile_out) if profile_out else None,
                 "profile_summary": summary,

@@ -56,7 +56,8 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # Memory across runs (archiver.state): the run lock and the run record, before the other extensions.
 EXTENSIONS["archiver.state.StateExtension"] = 10
 
-# Per-host concurrency that holds when many requests to one host are queued at once (archiver/downloader.py).
+# Per-host concurrency that holds when many requests to one host are queued at once, and a freed slot that sends its
+# next request in the same turn of the event loop (archiver/downloader.py).
 DOWNLOADER = "archiver.downloader.Downloader"
 
 DOWNLOADER_MIDDLEWARES = {

@@ -73,6 +73,25 @@ def test_a_burst_with_a_download_delay_is_paced(tmp_path):
     assert len(gaps) == 3 and min(gaps) >= 0.25, gaps
 
 
+def test_a_freed_slot_sends_its_next_request_in_the_same_turn(tmp_path):
+    """One request at a time to a host: each next download starts in the turn the previous answer came back in."""
+
+    class Fast(QuietHandler):
+        def do_GET(self):
+            self.reply(200, b"ok")
+
+    out = tmp_path / "turns.json"
+    with serving(Fast) as host:
+        proc = runspider("turns.py", tmp_path, "-a", f"base=http://{host}", "-a", "n=6", "-a", f"out={out}",
+                         "-s", "ROBOTSTXT_OBEY=False", "-s", "AUTOTHROTTLE_ENABLED=False",
+                         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1")  # fmt: skip
+    assert out.exists(), proc.stderr[-3000:]
+    log = json.loads(out.read_text())
+    assert len(log) == 6
+    for done, following in itertools.pairwise(log):
+        assert following["start"] == done["end"], log
+
+
 async def _waits_twice(log: list, first: asyncio.Future, second: asyncio.Future) -> str:
     log.append("started")
     log.append(await first)

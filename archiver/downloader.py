@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextvars
+import sys
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -24,7 +26,7 @@ from typing import Any
 from scrapy import Request
 from scrapy.core.downloader import Downloader as ScrapyDownloader
 from scrapy.core.downloader import Slot
-from scrapy.utils.asyncio import is_asyncio_available
+from scrapy.utils.asyncio import call_later, is_asyncio_available
 
 
 class ReservingQueue(deque):
@@ -40,24 +42,39 @@ class ReservingQueue(deque):
         return request, dfd
 
 
-_NOT_YET = object()
-
-
 class _Resumed(collections.abc.Coroutine):
-    """The rest of a coroutine whose first step was already taken: it waits first for what that step awaited.
+    """A coroutine driven by its task, whose first step `first_step` takes earlier, outside that task's turn."""
 
-    A task hands it a cancellation before its first step too, so the coroutine sees every cancellation."""
-
-    def __init__(self, coro: Coroutine, awaited: Any) -> None:
+    def __init__(self, coro: Coroutine) -> None:
         self._coro = coro
-        self._awaited = awaited
+        self._first: tuple[str, Any] | None = None  # ("yield" | "return" | "raise", value) until the task asks
+
+    def first_step(self) -> None:
+        try:
+            self._first = ("yield", self._coro.send(None))
+        except StopIteration as stop:
+            self._first = ("return", stop.value)
+        except BaseException as exc:  # the task raises it, as it would have raised it itself
+            self._first = ("raise", exc)
 
     def send(self, value: Any) -> Any:
-        awaited, self._awaited = self._awaited, _NOT_YET
-        return self._coro.send(value) if awaited is _NOT_YET else awaited
+        first, self._first = self._first, None
+        if first is None:
+            return self._coro.send(value)
+        kind, result = first
+        if kind == "return":
+            raise StopIteration(result)
+        if kind == "raise":
+            raise result
+        return result
 
     def throw(self, *exc: Any) -> Any:
-        self._awaited = _NOT_YET
+        first, self._first = self._first, None
+        if first is not None and first[0] != "yield":
+            self._first = first  # the coroutine ended in its first step: that outcome stands
+            return self.send(None)
+        if first is not None and isinstance(first[1], asyncio.Future):
+            first[1].cancel()  # cancelled before its task took over: what it waits for is cancelled, as a task does
         return self._coro.throw(*exc)
 
     def close(self) -> None:
@@ -67,13 +84,26 @@ class _Resumed(collections.abc.Coroutine):
         raise TypeError("driven by its task, not awaited")
 
 
-def start_now(coro: Coroutine) -> None:
-    """Runs `coro` now up to its first wait, and from there as an asyncio task (what Python 3.12's eager tasks do)."""
+def start_now(coro: Coroutine) -> asyncio.Task:
+    """`coro` as an asyncio task whose first step runs now, up to its first wait: an eager task (Python 3.12's
+    `asyncio.eager_task_factory`; on 3.11 the step runs as that task, in its context, before the task's first turn)."""
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.eager_task_factory(loop, coro)
+    context = contextvars.copy_context()
+    resumed = _Resumed(coro)
+    task = loop.create_task(resumed, context=context)
+    caller = asyncio.current_task(loop)
+    if caller is not None:
+        asyncio.tasks._leave_task(loop, caller)
+    asyncio.tasks._enter_task(loop, task)
     try:
-        awaited = coro.send(None)
-    except StopIteration:
-        return
-    asyncio.get_running_loop().create_task(_Resumed(coro, awaited))
+        context.run(resumed.first_step)
+    finally:
+        asyncio.tasks._leave_task(loop, task)
+        if caller is not None:
+            asyncio.tasks._enter_task(loop, caller)
+    return task
 
 
 class Downloader(ScrapyDownloader):
@@ -87,10 +117,23 @@ class Downloader(ScrapyDownloader):
         return key, slot
 
     def _process_queue(self, slot: Slot) -> None:
-        if slot.latercall or slot.download_delay() or not is_asyncio_available():
-            super()._process_queue(slot)  # a delay keeps Scrapy's own pacing
+        """Scrapy's, pacing and all (`DOWNLOAD_DELAY`, AutoThrottle), with each download started as an eager task."""
+        if not is_asyncio_available():
+            super()._process_queue(slot)
             return
+        if slot.latercall:
+            return
+        now = time.monotonic()
+        delay = slot.download_delay()
+        if delay:
+            penalty = delay - now + slot.lastseen
+            if penalty > 0:
+                slot.latercall = call_later(penalty, self._latercall, slot)
+                return
         while slot.queue and slot.free_transfer_slots() > 0:
-            slot.lastseen = time.monotonic()
+            slot.lastseen = now
             request, queue_dfd = slot.queue.popleft()
             start_now(self._wait_for_download(slot, request, queue_dfd))
+            if delay:  # one request per delay
+                self._process_queue(slot)
+                break

@@ -2,6 +2,7 @@
 download at once, and a download delay still paces a host (archiver.downloader)."""
 
 import asyncio
+import contextvars
 import itertools
 import json
 import threading
@@ -67,10 +68,10 @@ def test_a_burst_with_a_download_delay_is_paced(tmp_path):
     with serving(Stamped) as host:
         proc = runspider("burst.py", tmp_path, "-a", f"base=http://{host}", "-a", "n=4", "-a", f"out={out}",
                          "-s", "ROBOTSTXT_OBEY=False", "-s", "AUTOTHROTTLE_ENABLED=False",
-                         "-s", "DOWNLOAD_DELAY=0.3", "-s", "RANDOMIZE_DOWNLOAD_DELAY=False")  # fmt: skip
+                         "-s", "DOWNLOAD_DELAY=0.5", "-s", "RANDOMIZE_DOWNLOAD_DELAY=False")  # fmt: skip
     assert json.loads(out.read_text()) == [200] * 4, proc.stderr[-3000:]
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(gaps) == 3 and min(gaps) >= 0.25, gaps
+    assert len(gaps) == 3 and min(gaps) >= 0.4, gaps
 
 
 def test_a_freed_slot_sends_its_next_request_in_the_same_turn(tmp_path):
@@ -104,10 +105,10 @@ async def _waits_twice(log: list, first: asyncio.Future, second: asyncio.Future)
 
 @pytest.mark.parametrize("outcome", ["result", "exception"])
 def test_start_now_runs_the_first_step_at_once_and_the_rest_as_a_task(outcome):
-    async def main() -> list:
+    async def main() -> tuple[list, str]:
         loop = asyncio.get_running_loop()
         first, second, log = loop.create_future(), loop.create_future(), []
-        start_now(_waits_twice(log, first, second))
+        task = start_now(_waits_twice(log, first, second))
         assert log == ["started"]  # before the loop turned
         first.set_result("first")
         await asyncio.sleep(0)
@@ -117,28 +118,56 @@ def test_start_now_runs_the_first_step_at_once_and_the_rest_as_a_task(outcome):
             second.set_result(None)
         else:
             second.set_exception(ValueError("boom"))
-        for _ in range(3):
-            await asyncio.sleep(0)
-        return log
+        return log, await task
 
-    log = asyncio.run(main())
-    assert log == ["started", "first"] if outcome == "result" else ["started", "first", "caught boom"]
+    log, result = asyncio.run(main())
+    expected = ["started", "first"] if outcome == "result" else ["started", "first", "caught boom"]
+    assert (log, result) == (expected, "done")
 
 
-def test_start_now_finishes_a_coroutine_that_never_waits_without_a_task():
-    async def no_wait(log: list) -> None:
+def test_start_now_runs_the_first_step_as_its_own_task_in_its_own_context():
+    seen = contextvars.ContextVar("seen", default="unset")
+
+    async def first_step(record: dict) -> None:
+        record["task"] = asyncio.current_task()
+        seen.set("set by the new task")
+        await asyncio.sleep(0)
+        record["after"] = asyncio.current_task()
+
+    async def main() -> tuple[dict, asyncio.Task, asyncio.Task | None, str]:
+        record: dict = {}
+        task = start_now(first_step(record))
+        caller = asyncio.current_task()
+        await task
+        return record, task, caller, seen.get()
+
+    record, task, caller, value = asyncio.run(main())
+    assert record["task"] is task and record["after"] is task and caller is not task
+    assert value == "unset"
+
+
+def test_start_now_finishes_a_coroutine_that_never_waits_in_its_first_step():
+    async def no_wait(log: list) -> str:
         log.append("all")
+        return "value"
 
-    async def main() -> tuple[list, int]:
-        before = len(asyncio.all_tasks())
+    async def raises() -> None:
+        raise ValueError("at once")
+
+    async def main() -> tuple[list, str, BaseException | None]:
         log: list = []
-        start_now(no_wait(log))
-        return log, len(asyncio.all_tasks()) - before
+        task = start_now(no_wait(log))
+        assert log == ["all"]
+        failing = start_now(raises())
+        result = await task
+        return log, result, await asyncio.gather(failing, return_exceptions=True)
 
-    assert asyncio.run(main()) == (["all"], 0)
+    log, result, (error,) = asyncio.run(main())
+    assert (log, result) == (["all"], "value")
+    assert isinstance(error, ValueError) and str(error) == "at once"
 
 
-def test_start_now_hands_a_cancellation_to_the_coroutine():
+def test_start_now_hands_a_cancellation_to_the_coroutine_and_cancels_what_it_waits_for():
     async def cancellable(log: list, fut: asyncio.Future) -> None:
         try:
             await fut
@@ -146,15 +175,13 @@ def test_start_now_hands_a_cancellation_to_the_coroutine():
             log.append("cancelled")
             raise
 
-    async def main() -> list:
+    async def main() -> tuple[list, bool]:
         loop = asyncio.get_running_loop()
         fut, log = loop.create_future(), []
-        before = asyncio.all_tasks()
-        start_now(cancellable(log, fut))
-        (task,) = asyncio.all_tasks() - before
-        task.cancel()
+        task = start_now(cancellable(log, fut))
+        task.cancel()  # before the task's first turn
         with pytest.raises(asyncio.CancelledError):
             await task
-        return log
+        return log, fut.cancelled()
 
-    assert asyncio.run(main()) == ["cancelled"]
+    assert asyncio.run(main()) == (["cancelled"], True)

@@ -1,15 +1,13 @@
-"""Scrapy's downloader, with each host's concurrency limit kept when requests to it arrive in a burst, and each
-download started as soon as its slot frees.
+"""Scrapy's downloader, with each download started as soon as its slot frees, which also keeps each host's
+concurrency limit when requests to it arrive in a burst.
 
 Under the asyncio reactor, Scrapy 2.19's `Downloader._process_queue` starts each download it pops as an asyncio
 task, and the task marks the request as transferring only when it runs. Until then the slot still looks free, so
 one call pops the whole queue: a job's images, or many jobs' API calls queued together, all go out at once,
 whatever `CONCURRENT_REQUESTS_PER_DOMAIN` says (65 at once to one host with a limit of 4 was seen), each on a new
-TLS connection. Here a request counts as transferring from the moment it leaves its slot's queue.
-
-That task also first runs on the event loop's next turn, after every callback already waiting (a page's WARC
-capture, the spider's steps), while its connection sits idle. Here the download runs at once up to its first wait
-(the request handed to its connection), and goes on as a task from there.
+TLS connection. And the task first runs on the event loop's next turn, after every callback already waiting (a
+page's WARC capture, the spider's steps), while its connection sits idle. Here each download is an eager task: it
+runs at once up to its first wait (the request handed to its connection), marking itself transferring on the way.
 """
 
 from __future__ import annotations
@@ -19,27 +17,12 @@ import collections.abc
 import contextvars
 import sys
 import time
-from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from scrapy import Request
 from scrapy.core.downloader import Downloader as ScrapyDownloader
 from scrapy.core.downloader import Slot
 from scrapy.utils.asyncio import call_later, is_asyncio_available
-
-
-class ReservingQueue(deque):
-    """A slot's queue whose `popleft` reserves the slot's transfer place for the request it hands out."""
-
-    def __init__(self, slot: Slot, items: deque) -> None:
-        super().__init__(items)
-        self.slot = slot
-
-    def popleft(self) -> Any:
-        request, dfd = super().popleft()
-        self.slot.transferring.add(request)  # `_download` adds it again (a set) and removes it when done
-        return request, dfd
 
 
 class _Resumed(collections.abc.Coroutine):
@@ -69,10 +52,9 @@ class _Resumed(collections.abc.Coroutine):
         return result
 
     def throw(self, *exc: Any) -> Any:
+        if self._first is not None and self._first[0] != "yield":
+            return self.send(None)  # the coroutine ended in its first step: that outcome stands
         first, self._first = self._first, None
-        if first is not None and first[0] != "yield":
-            self._first = first  # the coroutine ended in its first step: that outcome stands
-            return self.send(None)
         if first is not None and isinstance(first[1], asyncio.Future):
             first[1].cancel()  # cancelled before its task took over: what it waits for is cancelled, as a task does
         return self._coro.throw(*exc)
@@ -107,14 +89,8 @@ def start_now(coro: Coroutine) -> asyncio.Task:
 
 
 class Downloader(ScrapyDownloader):
-    """`DOWNLOADER = "archiver.downloader.Downloader"`: per-slot concurrency holds for bursts too, and a freed slot
-    sends its next request in the same turn of the event loop."""
-
-    def _get_slot(self, request: Request, spider: Any = None) -> tuple[str, Slot]:
-        key, slot = super()._get_slot(request)
-        if not isinstance(slot.queue, ReservingQueue):
-            slot.queue = ReservingQueue(slot, slot.queue)
-        return key, slot
+    """`DOWNLOADER = "archiver.downloader.Downloader"`: a freed slot sends its next request in the same turn of the
+    event loop, and per-slot concurrency holds for bursts too."""
 
     def _process_queue(self, slot: Slot) -> None:
         """Scrapy's, pacing and all (`DOWNLOAD_DELAY`, AutoThrottle), with each download started as an eager task."""

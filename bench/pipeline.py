@@ -404,7 +404,7 @@ def main() -> None:
             ratios["trafilatura alone"] = round(pipeline_rate / extraction[0], 3)
         per_round = {
             run: [
-                round(pipe["pages_per_s"] / min(bare["pages_per_s"], *extraction), 3)
+                round(pipe["pages_per_s"] / min([bare["pages_per_s"], *extraction]), 3)
                 for pipe, bare in zip(
                     (r for r in rows if r["run"] == "pipeline"), (r for r in rows if r["run"] == run), strict=True
                 )

@@ -119,6 +119,12 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "Seconds one page may take in an extraction worker before it is failed (0 = no limit).",
     ),
+    Setting(
+        "ARCHIVER_EXTRACT_IDLE_PRIORITY",
+        True,
+        "Extraction workers take a core only when no normally scheduled process wants it (Linux `SCHED_IDLE`, "
+        "elsewhere niceness 19): the crawl's event loop is never kept waiting for a core by them.",
+    ),
     # --- WARC ---
     Setting("ARCHIVER_WARC_ENABLED", True, "Write every exchange to WARC files below `<output>/warc/`."),
     Setting("ARCHIVER_WARC_PREFIX", "archiver", "First part of WARC file names."),

@@ -7,6 +7,7 @@ module imports no Scrapy, so a worker starts in the time it takes to import traf
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -30,12 +31,17 @@ def frame(obj: object) -> bytes:
 
 # A worker's command line: stdout is kept for the answers and pointed at stderr before anything is imported, so
 # whatever the extraction code prints goes to stderr, never into the answers.
-COMMAND = "import os; fd = os.dup(1); os.dup2(2, 1); from archiver.extraction_worker import serve; serve({parent}, fd)"
+COMMAND = (
+    "import os; fd = os.dup(1); os.dup2(2, 1); from archiver.extraction_worker import serve; "
+    "serve({parent}, fd, idle={idle})"
+)
 
 
-def serve(parent: int, answers_fd: int) -> None:
+def serve(parent: int, answers_fd: int, idle: bool = False) -> None:
     """A worker's main loop: one answer per page, in order, until stdin closes (or process `parent` is gone)."""
     exit_with(parent)
+    if idle:
+        run_idle()
     # Ctrl-C reaches the whole process group: the crawl decides when its workers stop (end of input, or kill),
     # so a graceful shutdown still gets the pages in flight extracted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -44,6 +50,15 @@ def serve(parent: int, answers_fd: int) -> None:
         answer_pages(sys.stdin.buffer, answers)
     except BrokenPipeError:  # the crawl stopped listening (it closed before this worker was ready): nothing to tell
         os._exit(0)  # not a normal exit, which would flush the broken pipe once more and print that
+
+
+def run_idle() -> None:
+    """Take a core only when no normally scheduled process wants it: `SCHED_IDLE` (Linux), else niceness 19."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
 
 
 def answer_pages(pages: BinaryIO, answers: BinaryIO) -> None:

@@ -134,8 +134,10 @@ class Extractor:
         workers: int | None = None,
         timeout: float | None = 60.0,
         func: Callable[[bytes | str, str], PageText] = extract_page,
+        idle: bool = True,
     ) -> None:
         self.workers = max(1, workers or default_workers())
+        self.idle = idle
         self.timeout = timeout or None
         self.func = func
         self._procs: list[_Worker] = []
@@ -146,11 +148,12 @@ class Extractor:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Extractor:
-        """Read `ARCHIVER_EXTRACT_WORKERS` / `ARCHIVER_EXTRACT_TIMEOUT`; close on `engine_stopped`."""
+        """Read the `ARCHIVER_EXTRACT_*` settings; close on `engine_stopped`."""
         settings = crawler.settings
         extractor = cls(
             workers=int(config.get(settings, "ARCHIVER_EXTRACT_WORKERS") or 0) or None,
             timeout=float(config.get(settings, "ARCHIVER_EXTRACT_TIMEOUT") or 0) or None,
+            idle=config.get(settings, "ARCHIVER_EXTRACT_IDLE_PRIORITY"),
         )
         extractor.crawler = crawler
         crawler.signals.connect(extractor.close, signal=signals.engine_stopped)
@@ -241,7 +244,7 @@ class Extractor:
     def _spawn(self) -> _Worker:
         # A fresh interpreter on this one's import path, never a fork of the reactor's process.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        command = [sys.executable, "-c", COMMAND.format(parent=os.getpid())]
+        command = [sys.executable, "-c", COMMAND.format(parent=os.getpid(), idle=self.idle)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         assert process.stdin is not None
         with contextlib.suppress(OSError, AttributeError):

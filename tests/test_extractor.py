@@ -130,6 +130,10 @@ def _pid(html: bytes | str, url: str) -> int:
     return os.getpid()
 
 
+def _policy(html: bytes | str, url: str) -> tuple[int, int]:
+    return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def _chatty(html: bytes | str, url: str) -> str:
     print("noise on stdout " * 1000)  # what extraction code may do
     os.write(1, b"\x00" * 64)
@@ -252,6 +256,15 @@ def test_a_worker_outlives_ctrl_c_and_exits_at_the_end_of_its_input():
     assert worker.process.returncode == 0  # it left on its own when its input closed, not killed
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_workers_run_at_idle_priority_unless_told_otherwise():
+    """A worker takes a core only when nothing normally scheduled wants it (ARCHIVER_EXTRACT_IDLE_PRIORITY)."""
+    ours = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+    assert ours[0] != os.SCHED_IDLE
+    assert extract_all(Extractor(workers=1, func=_policy), 1) == [(os.SCHED_IDLE, ours[1])]
+    assert extract_all(Extractor(workers=1, func=_policy, idle=False), 1) == [ours]
+
+
 def test_what_extraction_code_prints_does_not_reach_the_answers():
     assert extract_all(Extractor(workers=1, func=_chatty), 5) == [str(i) for i in range(5)]
 
@@ -293,7 +306,7 @@ def test_a_worker_whose_crawl_stopped_listening_exits_quietly():
 
     read_end, write_end = os.pipe()
     os.close(read_end)  # the crawl is gone from the other end before the worker writes a byte
-    command = [sys.executable, "-c", COMMAND.format(parent=os.getpid())]
+    command = [sys.executable, "-c", COMMAND.format(parent=os.getpid(), idle=False)]
     worker = subprocess.run(
         command, stdin=subprocess.DEVNULL, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120
     )

@@ -117,7 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ARCHIVER_EXTRACT_TIMEOUT",
         60.0,
-        "Seconds one page may take in an extraction worker before it is failed (0 = no limit).",
+        "Seconds one page may take in an extraction worker before it is failed (0 = no limit); time the worker "
+        "waits for a core does not count (Linux).",
     ),
     Setting(
         "ARCHIVER_EXTRACT_IDLE_PRIORITY",

@@ -7,7 +7,6 @@ module imports no Scrapy, so a worker starts in the time it takes to import traf
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import signal
@@ -17,6 +16,7 @@ import threading
 import time
 from typing import BinaryIO
 
+from archiver.priority import run_idle
 from archiver.textmatch import extract_and_compare
 
 READY = b"R"
@@ -50,15 +50,6 @@ def serve(parent: int, answers_fd: int, idle: bool = False) -> None:
         answer_pages(sys.stdin.buffer, answers)
     except BrokenPipeError:  # the crawl stopped listening (it closed before this worker was ready): nothing to tell
         os._exit(0)  # not a normal exit, which would flush the broken pipe once more and print that
-
-
-def run_idle() -> None:
-    """Take a core only when no normally scheduled process wants it: `SCHED_IDLE` (Linux), else niceness 19."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.nice(19)
 
 
 def answer_pages(pages: BinaryIO, answers: BinaryIO) -> None:

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 PIPE_SIZE = 1 << 20  # a page's frame fits the pipe in one write (Linux; best effort)
 SPAWN_TIMEOUT = 120.0
+MIN_EXTENSION = 0.05  # seconds: a time limit with less CPU time than this left is over
 
 
 class ExtractionFailed(ArchiverError, RuntimeError):
@@ -206,7 +207,7 @@ class Extractor:
             assert worker.writer is not None
             worker.writer.write(page)
             try:
-                return await asyncio.wait_for(future, self.timeout)
+                return await self._answer(worker, future)
             except TimeoutError:
                 self._retire(worker, kill=True)
                 raise ExtractionFailed(url, f"timed out after {self.timeout:g} s") from None
@@ -218,6 +219,26 @@ class Extractor:
                 self._retire(worker, kill=False)
                 raise ExtractionFailed(url, "extraction worker process died") from None
         raise ExtractionFailed(url, "extraction worker was replaced twice")  # pragma: no cover
+
+    async def _answer(self, worker: _Worker, future: asyncio.Future) -> PageText:
+        """The page's answer within the time limit, which counts its worker's CPU time while that worker is runnable:
+        time spent waiting for a core (idle priority on a busy machine) is not held against the page."""
+        if self.timeout is None:
+            return await future
+        limit, start = self.timeout, cpu_seconds(worker.process.pid)
+        try:
+            while True:
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), limit)
+                except TimeoutError:
+                    now = cpu_seconds(worker.process.pid)
+                    if start is None or now is None or not runnable(worker.process.pid):
+                        raise  # no figures, or blocked rather than computing or waiting for a core
+                    limit = self.timeout - (now - start)
+                    if limit < MIN_EXTENSION:
+                        raise
+        finally:
+            future.cancel()  # given up on (time limit, cancelled): its answer, if any comes, is dropped
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve the workers' pipes from `loop`; workers attached to an earlier loop (a test's) are replaced."""
@@ -318,6 +339,27 @@ def _wait_ready(worker: _Worker, timeout: float = SPAWN_TIMEOUT) -> None:
     if not ready or os.read(fd, 1) != READY:
         raise RuntimeError(f"extraction worker {worker.process.pid} did not start within {timeout:g} s")
     worker.ready = True
+
+
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of `/proc/<pid>/stat` after the command name (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds process `pid` has used (user + system), or None where /proc does not tell."""
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def runnable(pid: int) -> bool:
+    """Whether process `pid` is running or waiting for a core (state R), not blocked or sleeping."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] == b"R"
 
 
 def default_workers() -> int:

@@ -134,6 +134,13 @@ def _policy(html: bytes | str, url: str) -> tuple[int, int]:
     return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def _spin(html: bytes | str, url: str) -> str:
+    until = time.process_time() + 0.1  # a tenth of a second of CPU: as long as the worker is kept from a core
+    while time.process_time() < until:
+        pass
+    return url
+
+
 def _chatty(html: bytes | str, url: str) -> str:
     print("noise on stdout " * 1000)  # what extraction code may do
     os.write(1, b"\x00" * 64)
@@ -199,6 +206,28 @@ def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
     finally:
         extractor.close()
     assert pid != os.getpid()
+
+
+@pytest.mark.skipif(not Path("/proc/self/schedstat").exists(), reason="Linux scheduler statistics")
+def test_time_a_worker_waits_for_a_core_does_not_count_against_the_limit():
+    """An idle-priority worker sharing its one core with a busy process: the page waits ~2 s for it, then passes."""
+    extractor = Extractor(workers=1, timeout=0.5, func=_spin)
+    hog = None
+    try:
+        extractor.start()
+        (worker,) = extractor._procs
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(worker.process.pid, {core})
+        spin = f"import os, time; os.sched_setaffinity(0, {{{core}}}); print(flush=True); t = time.time() + 2\n"
+        hog = subprocess.Popen([sys.executable, "-c", spin + "while time.time() < t: pass"], stdout=subprocess.PIPE)
+        hog.stdout.readline()  # it spins on that core now
+        started = time.monotonic()
+        assert run(extractor.extract(b"", "page")) == "page"
+        assert time.monotonic() - started > 1.0  # it was kept waiting well past its 0.5 s
+    finally:
+        extractor.close()
+        if hog is not None:
+            hog.wait(10)
 
 
 def extract_all(extractor: Extractor, pages: int) -> list:

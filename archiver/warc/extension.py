@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import platform
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +29,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from archiver import __version__
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
+from archiver.priority import run_idle
 from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import CheckResult, check_file
 from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior, memory_index
@@ -58,7 +58,6 @@ CONFORMS_TO = {
     "1.0": "http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf",
     "1.1": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
 }
-FINALIZER_NICENESS = 10  # added to the crawl's own for the process that indexes and checks closed files
 # Scrapy settings that shape what was captured, recorded in every warcinfo.
 WARCINFO_SETTINGS = (
     "ROBOTSTXT_OBEY",
@@ -352,12 +351,11 @@ class WarcWriterExtension:
     def _finalizer_pool(self) -> ProcessPoolExecutor:
         if self._finalizer is None:
             # A child process, not a thread: indexing and checking a 1 GB file leaves no memory behind in the crawl.
-            # At a lower CPU priority: it is background work, and the crawl's event loop must not wait for a core.
+            # At idle CPU priority: it is background work, and the crawl's event loop must not wait for a core.
             self._finalizer = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("forkserver"),
-                initializer=os.nice,
-                initargs=(FINALIZER_NICENESS,),
+                initializer=run_idle,
             )
         return self._finalizer
 

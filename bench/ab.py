@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,8 @@ def main() -> None:
                 extra = [*STEADY_WARC, *(arg for setting in sets for arg in ("-s", setting))]
                 row = run_pipeline(dumps, out, standin, extra, tree=trees[side])
                 rows.append(crawl_row(side, pair, row, probe))
+                if not args.keep:  # measured: its WARC files need not sit on the disk under the later crawls
+                    shutil.rmtree(out)
                 print(table([rows[-1]]), flush=True)
         rate = {(r["pair"], r["side"]): r["pages_per_s"] for r in rows}
         ratios = [round(rate[p, "head"] / rate[p, "base"], 3) for p in range(1, args.pairs + 1)]

@@ -379,6 +379,8 @@ def main() -> None:
                 rows.append(run_pipeline(dumps, out, standin, extra, wrap if first else None) | {"round": n})
                 if first:
                     urls = captured_urls(out)  # every round fetches the URLs the first one archived
+                if not args.keep:  # measured: its ~600 MB of WARC need not sit on the disk under the later crawls
+                    shutil.rmtree(out)
                 if not args.skip_bare:
                     stock = [*args.set, *(probe("bare Scrapy") if first else [])]
                     rows.append(run_bare(urls, work, standin, stock) | {"round": n})

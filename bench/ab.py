@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--probe", action="store_true", help="add bench/hostprobe.py to every crawl")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra setting, every crawl")
     ap.add_argument("--label", default="", help="name of this run in the JSON")
-    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder and every crawl's output")
     args = ap.parse_args()
 
     name = "ab" + (f"-{args.label}" if args.label else "")

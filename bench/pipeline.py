@@ -328,7 +328,7 @@ def main() -> None:
     ap.add_argument("--profile", choices=("py-spy", "pyinstrument"), help="profile the pipeline crawl")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra setting, both crawls")
     ap.add_argument("--label", default="", help="name of this run in the JSON (e.g. before/after)")
-    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder and every crawl's output")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the crawls, interleaved; ratios of the medians")
     ap.add_argument("--probe", action="store_true", help="per-host slot occupancy and event-loop lag of each crawl")
     ap.add_argument("--bare-child", nargs=3, help=argparse.SUPPRESS)

@@ -225,16 +225,16 @@ class Extractor:
         time spent waiting for a core (idle priority on a busy machine) is not held against the page."""
         if self.timeout is None:
             return await future
-        limit, start = self.timeout, cpu_seconds(worker.process.pid)
+        limit, start = self.timeout, cpu_state(worker.process.pid)
         try:
             while True:
                 try:
                     return await asyncio.wait_for(asyncio.shield(future), limit)
                 except TimeoutError:
-                    now = cpu_seconds(worker.process.pid)
-                    if start is None or now is None or not runnable(worker.process.pid):
+                    now = cpu_state(worker.process.pid)
+                    if start is None or now is None or not now[1]:
                         raise  # no figures, or blocked rather than computing or waiting for a core
-                    limit = self.timeout - (now - start)
+                    limit = self.timeout - (now[0] - start[0])
                     if limit < MIN_EXTENSION:
                         raise
         finally:
@@ -341,25 +341,15 @@ def _wait_ready(worker: _Worker, timeout: float = SPAWN_TIMEOUT) -> None:
     worker.ready = True
 
 
-def _stat(pid: int) -> list[bytes] | None:
-    """The fields of `/proc/<pid>/stat` after the command name (Linux), or None."""
+def cpu_state(pid: int) -> tuple[float, bool] | None:
+    """CPU seconds process `pid` has used (user + system), and whether it is running or waiting for a core (state R,
+    not blocked or sleeping); None where `/proc/<pid>/stat` does not tell (not Linux)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()
+            fields = f.read().rpartition(b")")[2].split()
     except OSError:
         return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """CPU seconds process `pid` has used (user + system), or None where /proc does not tell."""
-    fields = _stat(pid)
-    return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def runnable(pid: int) -> bool:
-    """Whether process `pid` is running or waiting for a core (state R), not blocked or sleeping."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] == b"R"
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), fields[0] == b"R"
 
 
 def default_workers() -> int:

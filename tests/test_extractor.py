@@ -208,7 +208,9 @@ def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
     assert pid != os.getpid()
 
 
-@pytest.mark.skipif(not Path("/proc/self/schedstat").exists(), reason="Linux scheduler statistics")
+@pytest.mark.skipif(
+    not (hasattr(os, "SCHED_IDLE") and Path("/proc/self/stat").exists()), reason="Linux scheduling and /proc"
+)
 def test_time_a_worker_waits_for_a_core_does_not_count_against_the_limit():
     """An idle-priority worker sharing its one core with a busy process: the page waits ~2 s for it, then passes."""
     extractor = Extractor(workers=1, timeout=0.5, func=_spin)

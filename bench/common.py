@@ -89,7 +89,7 @@ def scratch(prefix: str, keep: bool = False, folder: Path | None = None) -> Iter
 def source_dumps(source: Path = SOURCE_DUMPS) -> list[bytes]:
     """Raw bytes of every DW article dump below `source` (real dumps: references and images kept as they are)."""
     sys.path.insert(0, str(ROOT))
-    from archiver.feeddump import iter_dumps
+    from archiver.dw.dumps import iter_dumps
 
     out = []
     for result in iter_dumps([str(source)]):

@@ -1,9 +1,9 @@
 """Extraction throughput on 1 and 2 worker processes, and page/feed text agreement.
 
-Throughput is measured on the pipeline's own path: `archiver.extractor.Extractor` (the process pool the spider
+Throughput is measured on the pipeline's own path: `archiver.extraction.pool.Extractor` (the process pool the spider
 awaits) fed from an asyncio loop, over the real DW pages in tests/data/dw-samples/html and over the Chinese
 pages the stand-in renders from the bundled dumps, each set repeated to at least `--docs` documents.
-Agreement is `archiver.textmatch.agreement(page.body, feed body)` for every DW article of the dumps with text.
+Agreement is `archiver.dw.textmatch.agreement(page.body, feed body)` for every DW article of the dumps with text.
 
     python bench/extraction.py [--docs 400] [--rounds 3]
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import trafilatura
 
-from archiver.extract import extract_page
-from archiver.extractor import Extractor
-from archiver.textmatch import agreement, feed_article_text
+from archiver.dw.page import extract_page
+from archiver.dw.textmatch import agreement, feed_article_text
+from archiver.extraction.pool import Extractor
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "data" / "dw-samples" / "html"
@@ -42,7 +42,7 @@ def real_pages() -> list[tuple[bytes, str]]:
 
 def standin_pages() -> list[tuple[bytes, str, str]]:
     """(page, url, feed body) for every DW article of the bundled dumps, as the stand-in serves it."""
-    from archiver.feeddump import iter_dumps
+    from archiver.dw.dumps import iter_dumps
     from archiver.standin.content import render_page
     from archiver.standin.corpus import Corpus
 

@@ -46,7 +46,7 @@ def replicate(target: Path, count: int) -> list[Path]:
 def parse(paths: list[str]) -> dict:
     """Child: parse everything under `paths` with iter_dumps; report counts, time and own peak RSS."""
     sys.path.insert(0, str(ROOT))
-    from archiver.feeddump import iter_dumps
+    from archiver.dw.dumps import iter_dumps
 
     status: Counter[str] = Counter()
     kinds: Counter[str] = Counter()

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archiver.state import ARCHIVED, CaptureRow, State  # noqa: E402
+from archiver.state.store import ARCHIVED, CaptureRow, State  # noqa: E402
 
 NEW = 1_000
 DUPLICATES = 130  # about 13% of dumps name an article already seen

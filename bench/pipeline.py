@@ -7,9 +7,9 @@
 2. bare Scrapy: a minimal spider fetching exactly the URLs of the pipeline's items (same order, same concurrency,
    headers, robots and timeout settings read from the project profile; no middleware, extension or pipeline of ours,
    only the resolver that routes the DW hosts to the stand-in), callbacks do nothing; run twice: with Scrapy's own
-   downloader, and with `archiver.downloader.Downloader`, which holds CONCURRENT_REQUESTS_PER_DOMAIN for bursts as the
-   pipeline does (Scrapy's lets them through, on new TLS connections): the ratio is printed against each;
-3. extraction: `archiver.extract.extract_page` over the same article pages (rendered by the stand-in's own code)
+   downloader, and with `archiver.fetch.downloader.Downloader`, which holds CONCURRENT_REQUESTS_PER_DOMAIN for bursts
+   as the pipeline does (Scrapy's lets them through, on new TLS connections): the ratio is printed against each;
+3. extraction: `archiver.dw.page.extract_page` over the same article pages (rendered by the stand-in's own code)
    in a ProcessPoolExecutor of os.cpu_count() workers.
 AutoThrottle is off in both crawls. Prints a table and writes bench/results/pipeline.json. `--probe` adds
 `bench.hostprobe` to every crawl: per host, how full its download slot was and the time per request there, and
@@ -50,7 +50,7 @@ from bench.common import (
 )
 from bench.hostprobe import probe_rows, probe_settings
 
-HELD = "archiver.downloader.Downloader"
+HELD = "archiver.fetch.downloader.Downloader"
 BARE_HELD = "bare Scrapy, per-host limit held"
 CRAWL_SETTINGS = {"AUTOTHROTTLE_ENABLED": "False", "ARCHIVER_PROGRESS_INTERVAL": "0", "LOG_LEVEL": "INFO"}
 # WARC files of 100 MB: as in a long run, closed files are indexed and checked (in a child process) while the
@@ -280,14 +280,14 @@ def run_bare(
 
 
 def _noop(_: int) -> int:
-    import archiver.extract  # noqa: F401 - warm the worker's imports
+    import archiver.dw.page  # noqa: F401 - warm the worker's imports
 
     return 0
 
 
 def run_extraction(dumps: Path) -> dict:
     """trafilatura alone: extract_page on every article page of the dumps, on os.cpu_count() processes."""
-    from archiver.extract import extract_page
+    from archiver.dw.page import extract_page
     from archiver.standin.content import render_page
     from archiver.standin.corpus import Corpus
 
@@ -385,7 +385,8 @@ def main() -> None:
                     stock = [*args.set, *(probe("bare Scrapy") if first else [])]
                     rows.append(run_bare(urls, work, standin, stock) | {"round": n})
                     # Scrapy's own downloader lets bursts to one host past CONCURRENT_REQUESTS_PER_DOMAIN (see
-                    # archiver/downloader.py); bare Scrapy with that fix holds the same per-host limit as the pipeline.
+                    # archiver/fetch/downloader.py); bare Scrapy with that fix holds the same per-host limit as the
+                    # pipeline.
                     held = [*args.set, f"DOWNLOADER={HELD}", *(probe(BARE_HELD) if first else [])]
                     rows.append(run_bare(urls, work, standin, held, BARE_HELD) | {"round": n})
         if not args.skip_extract:

@@ -108,7 +108,7 @@ def crawl(dumps: Path, out: Path, address: str, interval: float) -> tuple[int, f
 
 def account(out: Path, ids: list[int]) -> dict[str, Any]:
     """Check that every generated article is in the items, the report and the state."""
-    from archiver.state import State
+    from archiver.state.store import State
 
     items: dict[int, dict[str, Any]] = {}
     duplicates = 0

@@ -44,37 +44,37 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
 ITEM_PIPELINES = {
-    "archiver.pipelines.SchemaCheckPipeline": 800,
+    "archiver.items.pipelines.SchemaCheckPipeline": 800,
 }
-EXTENSIONS["archiver.report.RunReport"] = 500
-# Startup objects out of the garbage collector's walks (archiver/gcfreeze.py).
-EXTENSIONS["archiver.gcfreeze.GcFreeze"] = 900
+EXTENSIONS["archiver.run.report.RunReport"] = 500
+# Startup objects out of the garbage collector's walks (archiver/tuning/gcfreeze.py).
+EXTENSIONS["archiver.tuning.gcfreeze.GcFreeze"] = 900
 
 # Dedupe comes from the run plan and the state (by article id), so memory does not grow with history.
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
-# Memory across runs (archiver.state): the run lock and the run record, before the other extensions.
-EXTENSIONS["archiver.state.StateExtension"] = 10
+# Memory across runs (archiver.state.store): the run lock and the run record, before the other extensions.
+EXTENSIONS["archiver.state.store.StateExtension"] = 10
 
 # Per-host concurrency that holds when many requests to one host are queued at once, and a freed slot that sends its
-# next request in the same turn of the event loop (archiver/downloader.py).
-DOWNLOADER = "archiver.downloader.Downloader"
+# next request in the same turn of the event loop (archiver/fetch/downloader.py).
+DOWNLOADER = "archiver.fetch.downloader.Downloader"
 
 DOWNLOADER_MIDDLEWARES = {
     # Before everything else: nothing off the allowed hosts, whatever dont_filter says.
-    "archiver.scope.ScopeMiddleware": 50,
+    "archiver.fetch.scope.ScopeMiddleware": 50,
     # Retries that wait (Retry-After on 429/503, backoff otherwise) instead of hammering.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "archiver.politeness.WaitingRetryMiddleware": 550,
+    "archiver.fetch.politeness.WaitingRetryMiddleware": 550,
     # robots.txt obeyed as Scrapy does; one error line instead of a traceback when it cannot be fetched.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "archiver.politeness.RobotsTxtMiddleware": 100,
+    "archiver.fetch.politeness.RobotsTxtMiddleware": 100,
 }
 RETRY_TIMES = 2
 
-# Conditional rechecks (archiver.recheck) before the WARC capture (950): the request record shows
+# Conditional rechecks (archiver.fetch.conditional) before the WARC capture (950): the request record shows
 # If-None-Match / If-Modified-Since as sent.
-DOWNLOADER_MIDDLEWARES["archiver.recheck.ConditionalRequestMiddleware"] = 540
+DOWNLOADER_MIDDLEWARES["archiver.fetch.conditional.ConditionalRequestMiddleware"] = 540
 
 # DW stand-in (archiver/standin, docs/standin.md): the resolver routes the DW hosts to a stand-in when
 # ARCHIVER_STANDIN_ADDRESS is set or ARCHIVER_STANDIN=1 starts one in-process; other hosts resolve as usual.
@@ -90,9 +90,9 @@ DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.HttpCompressionMiddleware"] = 5
 EXTENSIONS["archiver.warc.extension.WarcWriterExtension"] = 200
 
 # Items are written unbuffered: the state counts an article done only once its item is in the file.
-# Scrapy's JSON Lines exporter, converting a dataclass item in one call (archiver/exporters.py).
-FEED_EXPORTERS = {"jsonlines": "archiver.exporters.JsonLinesItemExporter"}
+# Scrapy's JSON Lines exporter, converting a dataclass item in one call (archiver/items/exporter.py).
+FEED_EXPORTERS = {"jsonlines": "archiver.items.exporter.JsonLinesItemExporter"}
 FEED_STORAGES = {
-    "file": "archiver.feedstorage.UnbufferedFileFeedStorage",
-    "": "archiver.feedstorage.UnbufferedFileFeedStorage",
+    "file": "archiver.items.storage.UnbufferedFileFeedStorage",
+    "": "archiver.items.storage.UnbufferedFileFeedStorage",
 }

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import jsonschema
 from itemadapter import ItemAdapter
 
-from archiver.assemble import ArticleParts, Fetched, article_item, feed_ref, iso_utc, item_status, language_of
-from archiver.feeddump import FeedEntry, Image, Reference
-from archiver.items import item_schema
-from archiver.jobs import ArticleJob, job_from_entry
+from archiver.dw.dumps import FeedEntry, Image, Reference
+from archiver.items.model import item_schema
+from archiver.run.assemble import ArticleParts, Fetched, article_item, feed_ref, iso_utc, item_status, language_of
+from archiver.run.jobs import ArticleJob, job_from_entry
 
 PAGE = "https://www.dw.com/zh/%E6%A0%87%E9%A2%98/a-54243544"
 API = "https://api.dw.com/api/detail/article/54243544"
@@ -137,8 +137,8 @@ def test_job_round_trips_through_json():
 
 
 def test_only_a_full_response_is_new_content():
-    from archiver.items import Capture
-    from archiver.runplan import content_changed
+    from archiver.items.model import Capture
+    from archiver.run.plan import content_changed
 
     def item(*captures):
         it = article_item(parts(Fetched(PAGE, "page", 200), Fetched(API, "api", 200), []))

@@ -23,8 +23,8 @@ from archiver.distributed.dupefilter import ExpiringDupeFilter
 from archiver.distributed.feeder import Feeder
 from archiver.distributed.merge import find_reports, merge_reports
 from archiver.distributed.queue import JobQueue
-from archiver.jobs import ArticleJob
-from archiver.state import CaptureRow
+from archiver.run.jobs import ArticleJob
+from archiver.state.store import CaptureRow
 from archiver.warc.dedupe import CaptureRef
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ import test_distributed
 
 from archiver.distributed.connection import Keys
 from archiver.distributed.queue import JobQueue
-from archiver.jobs import ArticleJob
+from archiver.run.jobs import ArticleJob
 from tests.loopback import QuietHandler, serving
 
 # The Redis fixtures of test_distributed.py.
@@ -87,7 +87,7 @@ from settings.distributed import *
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
-    "archiver.report.RunReport": 500,
+    "archiver.run.report.RunReport": 500,
     "archiver.distributed.source.RedisJobSource": 600,
 }
 ITEM_PIPELINES = {"job_spider.FailingPipeline": 100}

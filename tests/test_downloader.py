@@ -1,5 +1,5 @@
 """Per-host concurrency holds when many requests to one host are queued at once, a freed slot starts its next
-download at once, and a download delay still paces a host (archiver.downloader)."""
+download at once, and a download delay still paces a host (archiver.fetch.downloader)."""
 
 import asyncio
 import contextvars
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from archiver.downloader import start_now
+from archiver.fetch.downloader import start_now
 from tests.loopback import QuietHandler, runspider, serving
 
 
@@ -40,13 +40,13 @@ def burst(tmp_path, downloader: str | None) -> tuple[list[int], int]:
 
 
 def test_a_burst_to_one_host_keeps_its_concurrency_limit(tmp_path):
-    statuses, most = burst(tmp_path, None)  # the project profile: archiver.downloader.Downloader
+    statuses, most = burst(tmp_path, None)  # the project profile: archiver.fetch.downloader.Downloader
     assert statuses == [200] * 20
     assert most == 3
 
 
 def test_scrapys_own_downloader_lets_the_burst_through(tmp_path):
-    """Why archiver.downloader exists; if Scrapy fixes its downloader this fails, and the class can go."""
+    """Why archiver.fetch.downloader exists; if Scrapy fixes its downloader this fails, and the class can go."""
     statuses, most = burst(tmp_path, "scrapy.core.downloader.Downloader")
     assert statuses == [200] * 20
     assert most > 3

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archiver.dwapi import ApiArticle, ApiError, ApiImage, chinese_script, parse_article_json
+from archiver.dw.api import ApiArticle, ApiError, ApiImage, chinese_script, parse_article_json
 
 API = Path(__file__).parent / "data" / "dw-samples" / "api"
 HEADS = sorted(API.glob("*.head.txt"))
@@ -255,7 +255,7 @@ def test_any_dw_like_object(value):
 
 def test_the_standins_api_documents():
     """Every article the stand-in serves for the bundled dumps parses, with the references it cites."""
-    from archiver.feeddump import iter_dumps
+    from archiver.dw.dumps import iter_dumps
     from archiver.standin.content import render_api
     from archiver.standin.corpus import Corpus
 

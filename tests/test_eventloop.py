@@ -1,4 +1,4 @@
-"""archiver.eventloop: work that yields with `after_pending_io` resumes after the sockets that were ready."""
+"""archiver.tuning.eventloop: work that yields with `after_pending_io` resumes after the sockets that were ready."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-from archiver.eventloop import after_pending_io
+from archiver.tuning.eventloop import after_pending_io
 
 
 async def _order(pause: Callable[[], Awaitable[None]]) -> list[str]:

@@ -9,8 +9,8 @@ import json
 import pytest
 from scrapy.exporters import JsonLinesItemExporter as ScrapyExporter
 
-from archiver.exporters import JsonLinesItemExporter
-from archiver.items import ArticleItem, Capture, FeedRef, ImageRef, ItemError
+from archiver.items.exporter import JsonLinesItemExporter
+from archiver.items.model import ArticleItem, Capture, FeedRef, ImageRef, ItemError
 
 ITEM = ArticleItem(
     article_id=71234567,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.extract import DW_OPTIONS, ExtractError, PageText, chinese_script, extract_page, iso_utc
-from archiver.textmatch import agreement, feed_article_text
+from archiver.dw.page import DW_OPTIONS, ExtractError, PageText, chinese_script, extract_page, iso_utc
+from archiver.dw.textmatch import agreement, feed_article_text
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = DATA / "dw-samples" / "html"
@@ -334,7 +334,7 @@ def test_options_object_gathers_the_trafilatura_settings():
 
 @pytest.fixture(scope="module")
 def standin_pages():
-    from archiver.feeddump import iter_dumps
+    from archiver.dw.dumps import iter_dumps
     from archiver.standin.content import render_page
     from archiver.standin.corpus import Corpus
 

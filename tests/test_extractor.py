@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.extract import extract_page
-from archiver.extractor import ExtractionFailed, Extractor
+from archiver.dw.page import extract_page
+from archiver.extraction.pool import ExtractionFailed, Extractor
 
 SAMPLES = Path(__file__).parent / "data" / "dw-samples" / "html"
 NEW = "de_a-68117411_new-layout_2024-01-30.html"
@@ -26,8 +26,8 @@ OLD = "de_a-65106525_old-layout_2023-03.html"
 SPIDER = """
 import scrapy
 
-from archiver.extract import ExtractError
-from archiver.extractor import Extractor
+from archiver.dw.page import ExtractError
+from archiver.extraction.pool import Extractor
 
 
 class PagesSpider(scrapy.Spider):
@@ -316,7 +316,7 @@ def test_a_worker_exits_when_the_crawl_that_started_it_is_killed():
 
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     worker = subprocess.Popen(
-        [sys.executable, "-c", f"from archiver.extraction_worker import exit_with; exit_with({parent.pid}, 0.1); "
+        [sys.executable, "-c", f"from archiver.extraction.worker import exit_with; exit_with({parent.pid}, 0.1); "
          "import time; time.sleep(600)"]
     )  # fmt: skip
     try:
@@ -333,7 +333,7 @@ def test_a_worker_exits_when_the_crawl_that_started_it_is_killed():
 
 def test_a_worker_whose_crawl_stopped_listening_exits_quietly():
     """A crawl may close before a slow-starting worker is ready: its READY meets a closed pipe, and no traceback."""
-    from archiver.extraction_worker import COMMAND
+    from archiver.extraction.worker import COMMAND
 
     read_end, write_end = os.pipe()
     os.close(read_end)  # the crawl is gone from the other end before the worker writes a byte

@@ -20,9 +20,9 @@ from conftest import DUMPS, RunningStandin, start_standin
 from crawl_support import run_crawl
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.feeddump import iter_dumps
+from archiver.dw.dumps import iter_dumps
 from archiver.standin.server import GZIP_BOMB_BYTES
-from archiver.state import State
+from archiver.state.store import State
 from archiver.warc.lookup import archived_response, find_by_url, read_record_at
 from archiver.warc.records import sha1_digest
 

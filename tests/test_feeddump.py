@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scrapy import Request
 
-from archiver.feeddump import (
+from archiver.dw.dumps import (
     DumpError,
     FeedEntry,
     Image,

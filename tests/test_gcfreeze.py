@@ -9,7 +9,7 @@ from scrapy import Spider, signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
-from archiver.gcfreeze import GcFreeze
+from archiver.tuning.gcfreeze import GcFreeze
 
 
 @pytest.fixture

@@ -30,11 +30,11 @@ from hypothesis import strategies as st
 from scrapy.utils.conf import build_component_list
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.assemble import ArticleParts, Fetched, article_item
 from archiver.config import DW_HOSTS
-from archiver.items import FeedRef
-from archiver.jobs import ArticleJob
-from archiver.state import State
+from archiver.items.model import FeedRef
+from archiver.run.assemble import ArticleParts, Fetched, article_item
+from archiver.run.jobs import ArticleJob
+from archiver.state.store import State
 
 MAX_DUMP_BYTES = 1_000_000
 OUT_FILES = re.compile(r"^(items|reports|warc|state\.sqlite3(-wal|-shm)?|\.lock)$")
@@ -308,7 +308,7 @@ def test_private_addresses_refused_even_when_allowed(tmp_path: Path, canary: Can
     finally:
         standin.stop()
     assert run.returncode == 0, run.log[-3000:]
-    # A robots.txt of a refused host that cannot be fetched is one error line (archiver.politeness), no traceback.
+    # A robots.txt of a refused host that cannot be fetched is one error line (archiver.fetch.politeness), no traceback.
     assert "Traceback" not in run.log, run.log[-3000:]
     assert canary.hits == []
     (item,) = [json.loads(line) for line in (out / "items" / "guard.jsonl").read_text(encoding="utf-8").splitlines()]

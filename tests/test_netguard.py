@@ -7,7 +7,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import implementer
 
-from archiver.netguard import PublicOnlyReceiver, is_public_address
+from archiver.fetch.resolver import PublicOnlyReceiver, is_public_address
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from itemadapter import ItemAdapter
 from jsonschema import Draft202012Validator
 from scrapy.utils.test import get_crawler
 
-from archiver.assemble import Fetched, article_item
-from archiver.items import item_schema
-from archiver.pipelines import SchemaCheckPipeline, item_dict
+from archiver.items.model import item_schema
+from archiver.items.pipelines import SchemaCheckPipeline, item_dict
+from archiver.run.assemble import Fetched, article_item
 from tests.test_assemble import API, CAPTURE, IMG, PAGE, parts
 
 
@@ -89,7 +89,7 @@ def test_process_item_counts_and_logs_a_bad_item_and_passes_it_on(caplog):
     pipeline = SchemaCheckPipeline.from_crawler(crawler)
     good, bad = good_item(), good_item()
     bad.status = "done"
-    with caplog.at_level(logging.ERROR, logger="archiver.pipelines"):
+    with caplog.at_level(logging.ERROR, logger="archiver.items.pipelines"):
         assert pipeline.process_item(good) is good
         assert pipeline.process_item(bad) is bad
     assert crawler.stats.get_value("archiver/items/schema_invalid") == 1

@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from archiver.politeness import backoff_seconds, retry_after_seconds
+from archiver.fetch.politeness import backoff_seconds, retry_after_seconds
 from tests.loopback import QuietHandler, runspider, serving
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.state import State
+from archiver.state.store import State
 
 ROOT = Path(__file__).resolve().parents[1]
 LAST_MODIFIED = "Wed, 21 Oct 2025 07:28:00 GMT"
@@ -30,10 +30,10 @@ LOG_LEVEL = "INFO"
 # Only the state's components of the default profile, at the priorities it gives them.
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
-    "archiver.state.StateExtension": _default.EXTENSIONS["archiver.state.StateExtension"],
+    "archiver.state.store.StateExtension": _default.EXTENSIONS["archiver.state.store.StateExtension"],
 }
 DOWNLOADER_MIDDLEWARES = {
-    k: v for k, v in _default.DOWNLOADER_MIDDLEWARES.items() if k.startswith("archiver.recheck.")
+    k: v for k, v in _default.DOWNLOADER_MIDDLEWARES.items() if k.startswith("archiver.fetch.conditional.")
 }
 """
 
@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 
 import scrapy
 
-from archiver.state import CaptureRow, State
+from archiver.state.store import CaptureRow, State
 
 
 class Probe(scrapy.Spider):

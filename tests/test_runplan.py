@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.runplan import parse_bool, parse_time
+from archiver.run.plan import parse_bool, parse_time
 
 
 def test_parse_bool_words():

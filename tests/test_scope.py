@@ -1,6 +1,6 @@
 """Nothing off the allowed hosts is fetched, whatever the URL or a redirect says."""
 
-from archiver.scope import out_of_scope
+from archiver.fetch.scope import out_of_scope
 
 DW = frozenset({"www.dw.com", "api.dw.com", "static.dw.com"})
 

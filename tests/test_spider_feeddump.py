@@ -20,12 +20,12 @@ from scrapy.http import HtmlResponse
 from warc_support import fetch, running_wayback, undo_encoding
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.feeddump import iter_dumps
-from archiver.items import item_schema
+from archiver.dw.dumps import iter_dumps
+from archiver.items.model import item_schema
 from archiver.spiders.feeddump import encoding_error
 from archiver.standin.content import render_api, render_page
 from archiver.standin.corpus import Corpus
-from archiver.state import State
+from archiver.state.store import State
 
 DW_IDS = Counter(r.entry.article_id for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw)
 WITH_IMAGES = {r.entry.article_id for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw and r.entry.images}

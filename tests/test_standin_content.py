@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 from dw_facts import API_KEYS
 
-from archiver.feeddump import iter_dumps
+from archiver.dw.dumps import iter_dumps
 from archiver.standin import jackson
 from archiver.standin.content import api_document, render_api, render_page
 from archiver.standin.corpus import MAX_GENERATED_DEPTH, Corpus, Figure, Heading, parse_body, permalink

@@ -12,7 +12,7 @@ import pytest
 from dw_facts import API_KEYS
 from w3lib.url import safe_url_string
 
-from archiver.feeddump import iter_dumps
+from archiver.dw.dumps import iter_dumps
 from archiver.standin.corpus import Corpus
 from archiver.standin.faults import FaultPlan
 from archiver.standin.server import Reply, Responder

@@ -15,8 +15,7 @@ import pytest
 from scrapy import signals
 from scrapy.utils.test import get_crawler
 
-from archiver import state as state_mod
-from archiver.state import (
+from archiver.state.store import (
     ARCHIVED,
     CLAIMED,
     FAILED,
@@ -28,6 +27,7 @@ from archiver.state import (
     StateError,
     StateLocked,
 )
+from archiver.state import store as state_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86400.0
@@ -350,7 +350,7 @@ def test_run_lock_is_released_by_kill_9(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from archiver.state import State
+            from archiver.state.store import State
             s = State.open({str(tmp_path / "state.sqlite3")!r})
             s.acquire_run_lock("doomed")
             print("locked", flush=True)
@@ -378,7 +378,7 @@ def test_run_lock_is_released_by_kill_9(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from archiver.state import ARCHIVED, CaptureRow, State
+from archiver.state.store import ARCHIVED, CaptureRow, State
 s = State.open(sys.argv[1])
 s.start_run("crashy", 0)
 i = 0
@@ -424,7 +424,10 @@ def test_capture_index_serves_the_warc_writer_across_runs(tmp_path: Path) -> Non
     from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior
     from archiver.warc.extension import load_index_factory
 
-    settings = {"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state:capture_index"}
+    settings = {
+        "ARCHIVER_OUTPUT_DIR": str(tmp_path),
+        "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state.store:capture_index",
+    }
     url = "https://api.dw.com/api/detail/article/1"
     first = get_crawler(settings_dict=settings)
     index = load_index_factory(first.settings["ARCHIVER_WARC_CAPTURE_INDEX"])(first)
@@ -453,7 +456,7 @@ def test_capture_index_serves_the_warc_writer_across_runs(tmp_path: Path) -> Non
 
 BULK_WRITER = """
 import sys, time
-from archiver.state import State
+from archiver.state.store import State
 s = State.open(sys.argv[1])
 for batch in range(1, 4):
     with s._tx() as c:
@@ -486,7 +489,7 @@ def test_kill_9_inside_a_transaction_keeps_it_all_or_nothing(tmp_path: Path) -> 
 
 def test_jobs_are_the_frontier_of_a_run(tmp_path: Path) -> None:
     """Jobs stay until their article is archived: what a killed run held is there for the next."""
-    from archiver.items import FeedRef
+    from archiver.items.model import FeedRef
 
     with State.open(tmp_path / "state.sqlite3") as s:
         s.put_job(3, '{"article_id":3,"feed":[]}', "r1")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archiver.textmatch import agreement, feed_article_text, normalize, overlap
+from archiver.dw.textmatch import agreement, feed_article_text, normalize, overlap
 
 DUMPS = Path(__file__).parent / "data" / "feed-dumps"
 TRANSCRIBED = DUMPS / "duty-machine-news-transcribed" / "articles" / "dw"
@@ -130,8 +130,8 @@ def test_a_text_agrees_with_itself(text):
 
 
 def test_extract_and_compare_scores_the_body_against_the_feed():
-    from archiver.extract import PageText
-    from archiver.textmatch import extract_and_compare
+    from archiver.dw.page import PageText
+    from archiver.dw.textmatch import extract_and_compare
 
     feed = body_of(TRANSCRIBED / "1022765.md")
     same = feed_article_text(feed)

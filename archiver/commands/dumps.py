@@ -15,7 +15,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archiver import config
-from archiver.feeddump import KINDS, DumpResult, iter_dumps
+from archiver.dw.dumps import KINDS, DumpResult, iter_dumps
 
 NOT_DW = "not a DW article"
 

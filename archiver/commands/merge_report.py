@@ -14,7 +14,7 @@ from scrapy.exceptions import UsageError
 
 from archiver import config
 from archiver.distributed.merge import find_reports, load, merge_reports
-from archiver.report import RunReport
+from archiver.run.report import RunReport
 
 
 class Command(ScrapyCommand):

@@ -18,7 +18,7 @@ import redis
 
 from archiver import config
 from archiver.distributed.connection import Keys, crawler_client, keys
-from archiver.state import CaptureRow
+from archiver.state.store import CaptureRow
 
 # KEYS: the URL's key; ARGV: row JSON (no url), record id, fetched_at, status or '', digest or '', ttl ms.
 _ADD = """

@@ -16,11 +16,11 @@ from typing import Any
 
 import redis
 
-from archiver.assemble import feed_ref
 from archiver.distributed.connection import Keys
 from archiver.distributed.queue import JobQueue
-from archiver.feeddump import DEFAULT_MAX_BYTES, DumpResult, iter_dumps
-from archiver.jobs import ArticleJob, job_from_entry
+from archiver.dw.dumps import DEFAULT_MAX_BYTES, DumpResult, iter_dumps
+from archiver.run.assemble import feed_ref
+from archiver.run.jobs import ArticleJob, job_from_entry
 
 OUTCOMES = ("read", "duplicate", "skipped", "failed")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import redis
 
 from archiver.distributed.connection import Keys
-from archiver.jobs import ArticleJob
+from archiver.run.jobs import ArticleJob
 
 # KEYS: jobs, queued, done; ARGV: job JSON, article id, force (1/0). Returns 1 when pushed.
 _PUSH = """

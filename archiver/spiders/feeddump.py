@@ -1,7 +1,7 @@
 """The main job: archive the DW articles that feed dumps name, and the articles they cite.
 
-Thin by design: reading is `archiver.feeddump`, assembling items `archiver.assemble`, extraction
-`archiver.extractor`, WARC writing a downloader middleware, memory across runs `archiver.state`.
+Thin by design: reading is `archiver.dw.dumps`, assembling items `archiver.run.assemble`, extraction
+`archiver.extraction.pool`, WARC writing a downloader middleware, memory across runs `archiver.state.store`.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding
 
 from archiver import config, signals
-from archiver.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
-from archiver.dwapi import ApiError, parse_article_json
-from archiver.extractor import Extractor
-from archiver.feeddump import API_URL, DumpResult, FeedEntry, iter_dumps
-from archiver.feedstorage import items_file
-from archiver.items import ArticleItem, ItemError
-from archiver.jobs import ArticleJob
-from archiver.runplan import RunPlan, parse_bool, parse_time
-from archiver.scope import out_of_scope
+from archiver.dw.api import ApiError, parse_article_json
+from archiver.dw.dumps import API_URL, DumpResult, FeedEntry, iter_dumps
+from archiver.extraction.pool import Extractor
+from archiver.fetch.scope import out_of_scope
+from archiver.items.model import ArticleItem, ItemError
+from archiver.items.storage import items_file
+from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
+from archiver.run.jobs import ArticleJob
+from archiver.run.plan import RunPlan, parse_bool, parse_time
 from archiver.warc.lookup import archived_body
 
 READ_BATCH = 256
@@ -55,7 +55,7 @@ def bundled_dumps() -> str:
 
 
 # Every status but the redirects reaches the callbacks; redirects are followed (in scope only, see
-# archiver.scope) up to REDIRECT_MAX_TIMES, so a loop or an off-site target ends as a recorded failure.
+# archiver.fetch.scope) up to REDIRECT_MAX_TIMES, so a loop or an off-site target ends as a recorded failure.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HANDLED_STATUSES = [s for s in range(100, 600) if s not in REDIRECT_STATUSES]
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 
 import lxml.html
 
-from archiver.feeddump import FeedEntry, iter_dumps
+from archiver.dw.dumps import FeedEntry, iter_dumps
 
 # Generated articles cite further generated ids only this many hops away from a dump.
 MAX_GENERATED_DEPTH = 2

@@ -18,7 +18,7 @@ from zope.interface import implementer
 
 from archiver import config
 from archiver.config import DW_HOSTS
-from archiver.netguard import PublicOnlyReceiver
+from archiver.fetch.resolver import PublicOnlyReceiver
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

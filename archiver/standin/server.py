@@ -31,7 +31,7 @@ from twisted.internet.interfaces import IReactorSSL, IReactorTCP
 from twisted.web import http, resource, server
 
 from archiver.config import DW_HOSTS
-from archiver.feeddump import FeedEntry, iter_dumps
+from archiver.dw.dumps import FeedEntry, iter_dumps
 from archiver.standin import content
 from archiver.standin.corpus import Article, Corpus
 from archiver.standin.faults import FaultPlan

@@ -1,7 +1,7 @@
 """The digest index revisits need: earlier captures by URL and by URL + payload digest.
 
 `CaptureIndex` is what the capture middleware calls; `MemoryCaptureIndex` serves one run, the state
-(archiver/state.py) serves every run through an adapter named by ARCHIVER_WARC_CAPTURE_INDEX.
+(archiver/state/store.py) serves every run through an adapter named by ARCHIVER_WARC_CAPTURE_INDEX.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from archiver import __version__
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
-from archiver.priority import run_idle
+from archiver.tuning.priority import run_idle
 from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import CheckResult, check_file
 from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior, memory_index

@@ -13,7 +13,7 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
 from archiver.config import get
-from archiver.eventloop import after_pending_io
+from archiver.tuning.eventloop import after_pending_io
 from archiver.warc.extension import WarcWriterExtension
 
 logger = logging.getLogger(__name__)

@@ -89,8 +89,8 @@ def start_now(coro: Coroutine) -> asyncio.Task:
 
 
 class Downloader(ScrapyDownloader):
-    """`DOWNLOADER = "archiver.downloader.Downloader"`: a freed slot sends its next request in the same turn of the
-    event loop, and per-slot concurrency holds for bursts too."""
+    """`DOWNLOADER = "archiver.fetch.downloader.Downloader"`: a freed slot sends its next request in the same turn
+    of the event loop, and per-slot concurrency holds for bursts too."""
 
     def _process_queue(self, slot: Slot) -> None:
         """Scrapy's, pacing and all (`DOWNLOAD_DELAY`, AutoThrottle), with each download started as an eager task."""

@@ -10,7 +10,7 @@ from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
 from archiver import config
-from archiver.state import State
+from archiver.state.store import State
 
 logger = logging.getLogger(__name__)
 

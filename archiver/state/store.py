@@ -77,7 +77,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX failures_due ON failures (next_retry) WHERE resolved IS NULL AND given_up = 0",
         "CREATE INDEX dumps_sha256 ON dumps (sha256)",
     ),
-    (  # 3: the frontier: a job per article claimed and not yet archived (JSON of archiver.jobs.ArticleJob)
+    (  # 3: the frontier: a job per article claimed and not yet archived (JSON of archiver.run.jobs.ArticleJob)
         """CREATE TABLE jobs (
             article_id INTEGER PRIMARY KEY, job TEXT NOT NULL, run_id TEXT, queued REAL)""",
         "CREATE INDEX jobs_run ON jobs (run_id, article_id)",
@@ -837,7 +837,7 @@ class StateCaptureIndex:
 
 
 def capture_index(crawler: Any) -> StateCaptureIndex:
-    """Factory for ARCHIVER_WARC_CAPTURE_INDEX (`archiver.state:capture_index`): revisits across runs."""
+    """Factory for ARCHIVER_WARC_CAPTURE_INDEX (`archiver.state.store:capture_index`): revisits across runs."""
     return StateCaptureIndex(State.for_crawler(crawler))
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from scrapy import signals as scrapy_signals
 
 from archiver import config, signals
-from archiver.assemble import feed_ref
-from archiver.feeddump import FeedEntry
-from archiver.feedstorage import items_file, written_ids
-from archiver.items import ArticleItem
-from archiver.jobs import ArticleJob, job_from_entry
-from archiver.state import ARCHIVED, CLAIMED, FAILED, State
+from archiver.dw.dumps import FeedEntry
+from archiver.items.model import ArticleItem
+from archiver.items.storage import items_file, written_ids
+from archiver.run.assemble import feed_ref
+from archiver.run.jobs import ArticleJob, job_from_entry
+from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})

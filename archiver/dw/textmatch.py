@@ -1,7 +1,7 @@
 """How well an extracted page text and a feed body agree: character-bigram F1 over normalized article text.
 
 Pure and linear in the text length. The feed body loses its boilerplate first (`feed_article_text`), the same
-that `archiver.extract` drops: the `<i>author<br>date</i>` line; images, their `<small>` captions and the
+that `archiver.dw.page` drops: the `<i>author<br>date</i>` line; images, their `<small>` captions and the
 slides of a picture gallery within an article; embeds; paragraphs that are only a link or start with a
 "更多阅读：" label (inline related teasers); promos (Instagram, podcast); the copyright line
 ("© … 德国之声版权声明"); and everything from the feedx footer (`<hr>`) on. Normalization (`normalize`)
@@ -16,7 +16,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 
-from archiver.extract import DW_OPTIONS, PageText
+from archiver.dw.page import DW_OPTIONS, PageText
 
 __all__ = ["agreement", "extract_and_compare", "feed_article_text", "normalize", "overlap"]
 
@@ -39,7 +39,7 @@ def feed_article_text(body: str) -> str:
     """The article text of a feed body (HTML or plain), one block per line, boilerplate removed.
 
     Picture-gallery slides (`<div><img><b>title</b>：caption</div>`) are captions too, and go with their
-    `相关图集` heading, unless they are all the body has (a gallery), as `archiver.extract` does.
+    `相关图集` heading, unless they are all the body has (a gallery), as `archiver.dw.page` does.
     """
     if footer := _FOOTER.search(body):
         body = body[: footer.start()]

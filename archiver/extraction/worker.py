@@ -1,4 +1,4 @@
-"""The worker side of `archiver.extractor`: a child process that extracts the pages it reads on stdin.
+"""The worker side of `archiver.extraction.pool`: a child process that extracts the pages it reads on stdin.
 
 Frames both ways are a pickle's length (8 bytes, big-endian) then the pickle: in, `(func, html, url, feed_body)`;
 out, `(True, PageText)` or `(False, exception)`. Before the first answer the worker writes one READY byte. This
@@ -16,8 +16,8 @@ import threading
 import time
 from typing import BinaryIO
 
-from archiver.priority import run_idle
-from archiver.textmatch import extract_and_compare
+from archiver.dw.textmatch import extract_and_compare
+from archiver.tuning.priority import run_idle
 
 READY = b"R"
 SIZE = struct.Struct("!Q")
@@ -32,7 +32,7 @@ def frame(obj: object) -> bytes:
 # A worker's command line: stdout is kept for the answers and pointed at stderr before anything is imported, so
 # whatever the extraction code prints goes to stderr, never into the answers.
 COMMAND = (
-    "import os; fd = os.dup(1); os.dup2(2, 1); from archiver.extraction_worker import serve; "
+    "import os; fd = os.dup(1); os.dup2(2, 1); from archiver.extraction.worker import serve; "
     "serve({parent}, fd, idle={idle})"
 )
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from archiver.dw.page import chinese_script, iso_utc
 from archiver.errors import ArchiverError
-from archiver.extract import chinese_script, iso_utc
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

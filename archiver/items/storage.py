@@ -12,7 +12,7 @@ from scrapy.extensions.feedexport import FileFeedStorage
 class UnbufferedFileFeedStorage(FileFeedStorage):
     """Scrapy's file storage without a user-space buffer: an exported line is in the file at once.
 
-    The state marks an article done only after its item is written (see archiver.runplan), so a
+    The state marks an article done only after its item is written (see archiver.run.plan), so a
     killed run never leaves an article counted as done whose item was still in a buffer.
     """
 

@@ -16,8 +16,8 @@ from scrapy import signals as scrapy_signals
 from twisted.internet import task
 
 from archiver import config, signals
-from archiver.assemble import now_iso
-from archiver.items import ArticleItem
+from archiver.items.model import ArticleItem
+from archiver.run.assemble import now_iso
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 
 from archiver import config
+from archiver.dw.page import PageText, extract_page
 from archiver.errors import ArchiverError
-from archiver.extract import PageText, extract_page
-from archiver.extraction_worker import COMMAND, READY, SIZE, frame
+from archiver.extraction.worker import COMMAND, READY, SIZE, frame
 
 __all__ = ["ExtractionFailed", "Extractor"]
 

@@ -9,9 +9,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archiver.assemble import feed_ref, iso_utc
-from archiver.feeddump import API_URL, FeedEntry
-from archiver.items import FeedRef
+from archiver.dw.dumps import API_URL, FeedEntry
+from archiver.items.model import FeedRef
+from archiver.run.assemble import feed_ref, iso_utc
 
 
 @dataclass(slots=True)

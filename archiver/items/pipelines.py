@@ -10,7 +10,7 @@ import fastjsonschema
 from itemadapter import ItemAdapter
 from jsonschema import Draft202012Validator
 
-from archiver.items import item_schema, plain_data
+from archiver.items.model import item_schema, plain_data
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.feeddump import FeedEntry
-from archiver.items import ArticleItem, Capture, FeedRef, ImageRef, ItemError
+from archiver.dw.dumps import FeedEntry
+from archiver.items.model import ArticleItem, Capture, FeedRef, ImageRef, ItemError
 
 if TYPE_CHECKING:
-    from archiver.jobs import ArticleJob
+    from archiver.run.jobs import ArticleJob
 
 # Statuses whose body is what the server meant to say about the resource. A 429/503 body is
 # a block or rate-limit page: archived as what happened, never used as content.
@@ -117,8 +117,8 @@ class ArticleParts:
     page: Fetched | None = None
     api: Fetched | None = None
     images: list[Fetched] = field(default_factory=list)
-    page_text: Any = None  # archiver.extract.PageText
-    api_article: Any = None  # archiver.dwapi.ApiArticle
+    page_text: Any = None  # archiver.dw.page.PageText
+    api_article: Any = None  # archiver.dw.api.ApiArticle
     agreement: float | None = None
     extra_errors: list[ItemError] = field(default_factory=list)
     via: int | None = None

@@ -8,7 +8,7 @@ from typing import Any
 from scrapy import exporters
 from scrapy.utils.python import to_bytes
 
-from archiver.items import plain_data
+from archiver.items.model import plain_data
 
 
 class JsonLinesItemExporter(exporters.JsonLinesItemExporter):

@@ -1,0 +1,1 @@
+"""Text extraction off the reactor thread: the worker pool and the worker process."""

@@ -1,0 +1,1 @@
+"""How archiver fetches: the downloader, scope, politeness, conditional requests, the guarded resolver."""

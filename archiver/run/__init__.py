@@ -1,0 +1,1 @@
+"""One run: the jobs, the plan, assembling items and the report."""

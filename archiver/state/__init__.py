@@ -1,0 +1,1 @@
+"""The memory of periodic crawls, in SQLite: dumps, articles, captures, failures, runs."""

@@ -7,8 +7,9 @@ from itemadapter import ItemAdapter
 
 from archiver.dw.dumps import FeedEntry, Image, Reference
 from archiver.items.model import item_schema
-from archiver.run.assemble import ArticleParts, Fetched, article_item, feed_ref, iso_utc, item_status, language_of
-from archiver.run.jobs import ArticleJob, job_from_entry
+from archiver.run.assemble import ArticleParts, Fetched, article_item, item_status, language_of
+from archiver.run.jobs import ArticleJob, feed_ref, job_from_entry
+from archiver.timefmt import iso_utc
 
 PAGE = "https://www.dw.com/zh/%E6%A0%87%E9%A2%98/a-54243544"
 API = "https://api.dw.com/api/detail/article/54243544"

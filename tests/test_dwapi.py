@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archiver.dw.api import ApiArticle, ApiError, ApiImage, chinese_script, parse_article_json
+from archiver.dw.api import ApiArticle, ApiError, ApiImage, parse_article_json
+from archiver.dw.script import chinese_script
 
 API = Path(__file__).parent / "data" / "dw-samples" / "api"
 HEADS = sorted(API.glob("*.head.txt"))

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from archiver.dw.page import DW_OPTIONS, ExtractError, PageText, chinese_script, extract_page, iso_utc
+from archiver.dw.page import DW_OPTIONS, ExtractError, PageText, extract_page
+from archiver.dw.script import chinese_script
 from archiver.dw.textmatch import agreement, feed_article_text
+from archiver.timefmt import normalize_iso
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = DATA / "dw-samples" / "html"
@@ -212,7 +214,7 @@ def test_not_html_is_an_extract_error(doc):
     ],
 )
 def test_iso_utc(value, expected):
-    assert iso_utc(value) == expected
+    assert normalize_iso(value) == expected
 
 
 # --- Chinese pages in the 2023 layout -----------------------------------------------------------------------

@@ -19,8 +19,7 @@ import redis
 from archiver.distributed.connection import Keys
 from archiver.distributed.queue import JobQueue
 from archiver.dw.dumps import DEFAULT_MAX_BYTES, DumpResult, iter_dumps
-from archiver.run.assemble import feed_ref
-from archiver.run.jobs import ArticleJob, job_from_entry
+from archiver.run.jobs import ArticleJob, feed_ref, job_from_entry
 
 OUTCOMES = ("read", "duplicate", "skipped", "failed")
 

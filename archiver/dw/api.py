@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from archiver.dw.page import chinese_script, iso_utc
+from archiver.dw.script import chinese_script
 from archiver.errors import ArchiverError
+from archiver.timefmt import normalize_iso
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -21,7 +22,6 @@ __all__ = [
     "ApiArticle",
     "ApiError",
     "ApiImage",
-    "chinese_script",
     "parse_article_json",
 ]
 
@@ -121,7 +121,7 @@ def _article(doc: dict[str, Any], source: str | int | None) -> ApiArticle:
         text=text.strip() if text else text,
         category=fields.string("categoryName"),
         permalink=fields.string("permaLink"),
-        display_date=iso_utc(display_date) if display_date else None,
+        display_date=normalize_iso(display_date) if display_date else None,
         references=tuple(dict.fromkeys(references)),
         images=tuple(dict.fromkeys(images)),
         language=language,

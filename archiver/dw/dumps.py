@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urljoin
 
 from archiver.errors import ArchiverError
+from archiver.timefmt import iso_utc
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 API_URL = "https://api.dw.com/api/detail/article/{}"
@@ -151,16 +152,6 @@ class DumpResult:
         if self.entry is not None:
             return "parsed"
         return "skipped" if self.skipped else "failed"
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z` suffix (milliseconds when present)."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    micro = value.microsecond
-    text = value.isoformat(timespec="seconds" if not micro else "microseconds" if micro % 1000 else "milliseconds")
-    return text.removesuffix("+00:00") + "Z"
 
 
 # --- reading one file ---

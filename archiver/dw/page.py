@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from configparser import ConfigParser
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -23,7 +22,9 @@ from lxml.cssselect import CSSSelector
 from trafilatura.settings import DEFAULT_CONFIG, Extractor
 from trafilatura.utils import load_html
 
+from archiver.dw.script import chinese_script
 from archiver.errors import ArchiverError
+from archiver.timefmt import normalize_iso
 
 __all__ = [
     "DW_OPTIONS",
@@ -31,9 +32,7 @@ __all__ = [
     "ExtractError",
     "Layout",
     "PageText",
-    "chinese_script",
     "extract_page",
-    "iso_utc",
 ]
 
 
@@ -172,45 +171,6 @@ def _clean(text: str | None) -> str:
     if not text:
         return ""
     return _WS.sub(" ", text.replace("\u200b", "").replace("\ufeff", "")).strip()
-
-
-def iso_utc(value: object) -> str | None:
-    """An ISO 8601 date(-time) as UTC with `Z` and milliseconds dropped when zero; None if not a date."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    raw = value.strip()
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        match = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", raw)  # old layout: dd.mm.yyyy
-        if not match:
-            return None
-        day, month, year = (int(g) for g in match.groups())
-        try:
-            parsed = datetime(year, month, day, tzinfo=UTC)
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
-    spec = "milliseconds" if parsed.microsecond else "seconds"
-    return parsed.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-# Common characters whose simplified and traditional forms differ (simplified, traditional), pairwise.
-_SIMPLIFIED = "们这说国会为时与对后发来经个从关学湾问题报导将于统长开资际军战总当现动实员产区进义"
-_TRADITIONAL = "們這說國會為時與對後發來經個從關學灣問題報導將於統長開資際軍戰總當現動實員產區進義"
-_SIMP_ONLY = {s for s, t in zip(_SIMPLIFIED, _TRADITIONAL, strict=True) if s != t}
-_TRAD_ONLY = {t for s, t in zip(_SIMPLIFIED, _TRADITIONAL, strict=True) if s != t}
-
-
-def chinese_script(text: str) -> str | None:
-    """zh-Hans or zh-Hant by counting common characters that differ between the scripts; None if no evidence."""
-    simplified = sum(1 for ch in text if ch in _SIMP_ONLY)
-    traditional = sum(1 for ch in text if ch in _TRAD_ONLY)
-    if simplified == traditional:
-        return None
-    return "zh-Hant" if traditional > simplified else "zh-Hans"
 
 
 def _first(tree: html.HtmlElement, selector: str) -> html.HtmlElement | None:
@@ -396,8 +356,8 @@ def extract_page(html_doc: str | bytes, url: str, options: DwExtraction = DW_OPT
     page.teaser = _text_of(tree, layout.lead if layout else options.lead_fallback)
     page.category = _text_of(tree, layout.category) if layout else None
     page.authors = _ld_authors(ld.get("author")) or _authors_from_page(tree, small)
-    page.published = iso_utc(ld.get("datePublished")) or iso_utc(_field(small, ("datum", "date", "日期")))
-    page.modified = iso_utc(ld.get("dateModified"))
+    page.published = normalize_iso(ld.get("datePublished")) or normalize_iso(_field(small, ("datum", "date", "日期")))
+    page.modified = normalize_iso(ld.get("dateModified"))
 
     if layout is not None:
         page.layout = layout.name

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.dw.dumps import FeedEntry
-from archiver.items.model import ArticleItem, Capture, FeedRef, ImageRef, ItemError
+from archiver.items.model import ArticleItem, Capture, ImageRef, ItemError
+from archiver.timefmt import now_iso
 
 if TYPE_CHECKING:
     from archiver.run.jobs import ArticleJob
@@ -48,25 +47,6 @@ class Fetched:
         if self.ok:
             return None
         return self.error or f"HTTP {self.status}"
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, whole seconds or milliseconds as the value has them."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    spec = "milliseconds" if value.microsecond else "seconds"
-    return value.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    """The current time as ISO 8601 UTC with milliseconds."""
-    return iso_utc(datetime.now(UTC)) or ""
-
-
-def feed_ref(entry: FeedEntry) -> FeedRef:
-    """The item's record of one dump that named the article."""
-    return FeedRef(file=entry.path, feed_time=iso_utc(entry.feed_time), title=entry.title, link=entry.link)
 
 
 def capture_of(part: Fetched) -> Capture | None:

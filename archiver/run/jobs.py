@@ -11,7 +11,7 @@ from typing import Any
 
 from archiver.dw.dumps import API_URL, FeedEntry
 from archiver.items.model import FeedRef
-from archiver.run.assemble import feed_ref, iso_utc
+from archiver.timefmt import iso_utc
 
 
 @dataclass(slots=True)
@@ -51,6 +51,11 @@ class ArticleJob:
         data["images"] = [tuple(i) for i in data.get("images", [])]
         data["feed"] = [FeedRef(**f) for f in data.get("feed", [])]
         return cls(**data)
+
+
+def feed_ref(entry: FeedEntry) -> FeedRef:
+    """The item's record of one dump that named the article."""
+    return FeedRef(file=entry.path, feed_time=iso_utc(entry.feed_time), title=entry.title, link=entry.link)
 
 
 def job_from_entry(entry: FeedEntry) -> ArticleJob:

@@ -19,8 +19,7 @@ from archiver import config, signals
 from archiver.dw.dumps import FeedEntry
 from archiver.items.model import ArticleItem
 from archiver.items.storage import items_file, written_ids
-from archiver.run.assemble import feed_ref
-from archiver.run.jobs import ArticleJob, job_from_entry
+from archiver.run.jobs import ArticleJob, feed_ref, job_from_entry
 from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

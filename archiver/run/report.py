@@ -17,7 +17,7 @@ from twisted.internet import task
 
 from archiver import config, signals
 from archiver.items.model import ArticleItem
-from archiver.run.assemble import now_iso
+from archiver.timefmt import now_iso
 
 logger = logging.getLogger(__name__)
 

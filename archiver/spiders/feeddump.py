@@ -7,11 +7,9 @@ Thin by design: reading is `archiver.dw.dumps`, assembling items `archiver.run.a
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,9 +29,11 @@ from archiver.extraction.pool import Extractor
 from archiver.fetch.scope import out_of_scope
 from archiver.items.model import ArticleItem, ItemError
 from archiver.items.storage import items_file
-from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
+from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item
+from archiver.run.ids import run_id_for
 from archiver.run.jobs import ArticleJob
 from archiver.run.plan import RunPlan, parse_bool, parse_time
+from archiver.timefmt import now_iso
 from archiver.warc.lookup import archived_body
 
 READ_BATCH = 256
@@ -112,8 +112,7 @@ class FeedDumpSpider(Spider):
     def update_settings(cls, settings: BaseSettings) -> None:
         """Name the run and send items to `<output>/items/<run>.jsonl` unless FEEDS is set."""
         super().update_settings(settings)
-        run_id = settings.get("ARCHIVER_RUN_ID") or (f"{cls.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}")
-        settings.set("ARCHIVER_RUN_ID", run_id, priority="spider")
+        run_id = run_id_for(settings, cls.name)
         if not settings.getdict("FEEDS"):
             items = items_file(config.output_dir(settings), run_id)
             feeds = {str(items): {"format": "jsonlines", "encoding": "utf-8"}}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from archiver import config
+from archiver.run.ids import run_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -896,17 +897,6 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("COMMIT")
 
 
-def run_id_for(crawler: Any) -> str:
-    """The run's id: `ARCHIVER_RUN_ID`, else `<spider>-<UTC time>-<pid>` (set into the settings if possible)."""
-    settings = crawler.settings
-    run_id = settings.get("ARCHIVER_RUN_ID")
-    if not run_id:
-        run_id = f"{crawler.spidercls.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}"
-        if not settings.frozen:
-            settings.set("ARCHIVER_RUN_ID", run_id, priority="spider")
-    return str(run_id)
-
-
 def _refusal_already_logged(record: logging.LogRecord) -> bool:
     """asyncio log filter: Scrapy hands a refused start to asyncio, which would print StateLocked again, traceback
     and all, as "Task exception was never retrieved"; the one error line above says it (exit status stays 1)."""
@@ -930,7 +920,7 @@ class StateExtension:
         from scrapy import signals
 
         state = State.for_crawler(crawler)
-        run_id = run_id_for(crawler)
+        run_id = run_id_for(crawler.settings, crawler.spidercls.name)
         try:
             state.acquire_run_lock(run_id)
         except StateLocked as exc:

@@ -196,6 +196,11 @@ def defaults() -> dict[str, Any]:
     return {s.name: s.default for s in SETTINGS}
 
 
+def setting_default(name: str) -> Any:
+    """The registered default of one ARCHIVER_* setting."""
+    return _BY_NAME[name].default
+
+
 def get(settings: BaseSettings, name: str) -> Any:
     """The value of an ARCHIVER_* setting, falling back to its registered default.
 

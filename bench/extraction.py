@@ -1,7 +1,7 @@
 """Extraction throughput on 1 and 2 worker processes, and page/feed text agreement.
 
-Throughput is measured on the pipeline's own path: `archiver.extraction.pool.Extractor` (the process pool the spider
-awaits) fed from an asyncio loop, over the real DW pages in tests/data/dw-samples/html and over the Chinese
+Throughput is measured on the pipeline's own path: `archiver.extraction.pool.ExtractionPool` (the process pool the
+spider awaits) fed from an asyncio loop, over the real DW pages in tests/data/dw-samples/html and over the Chinese
 pages the stand-in renders from the bundled dumps, each set repeated to at least `--docs` documents.
 Agreement is `archiver.dw.textmatch.agreement(page.body, feed body)` for every DW article of the dumps with text.
 
@@ -27,7 +27,7 @@ import trafilatura
 
 from archiver.dw.page import extract_page
 from archiver.dw.textmatch import agreement, feed_article_text
-from archiver.extraction.pool import Extractor
+from archiver.extraction.pool import ExtractionPool
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "data" / "dw-samples" / "html"
@@ -58,7 +58,7 @@ def standin_pages() -> list[tuple[bytes, str, str]]:
     return out
 
 
-async def _run_pool(extractor: Extractor, docs: list[tuple[bytes, str]]) -> float:
+async def _run_pool(extractor: ExtractionPool, docs: list[tuple[bytes, str]]) -> float:
     start = time.perf_counter()
     pages = await asyncio.gather(*(extractor.extract(html, url) for html, url in docs))
     elapsed = time.perf_counter() - start
@@ -67,8 +67,8 @@ async def _run_pool(extractor: Extractor, docs: list[tuple[bytes, str]]) -> floa
 
 
 def pool_rate(workers: int, docs: list[tuple[bytes, str]]) -> float:
-    """Docs/s through an `Extractor` of `workers` processes (started before the clock runs)."""
-    extractor = Extractor(workers=workers)
+    """Docs/s through an `ExtractionPool` of `workers` processes (started before the clock runs)."""
+    extractor = ExtractionPool(workers=workers)
 
     async def warm_then_time() -> float:
         await _run_pool(extractor, docs[: 2 * workers])  # warm the workers' caches

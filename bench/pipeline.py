@@ -7,7 +7,7 @@
 2. bare Scrapy: a minimal spider fetching exactly the URLs of the pipeline's items (same order, same concurrency,
    headers, robots and timeout settings read from the project profile; no middleware, extension or pipeline of ours,
    only the resolver that routes the DW hosts to the stand-in), callbacks do nothing; run twice: with Scrapy's own
-   downloader, and with `archiver.fetch.downloader.Downloader`, which holds CONCURRENT_REQUESTS_PER_DOMAIN for bursts
+   downloader, and with `archiver.compat.Downloader`, which holds CONCURRENT_REQUESTS_PER_DOMAIN for bursts
    as the pipeline does (Scrapy's lets them through, on new TLS connections): the ratio is printed against each;
 3. extraction: `archiver.dw.page.extract_page` over the same article pages (rendered by the stand-in's own code)
    in a ProcessPoolExecutor of os.cpu_count() workers.
@@ -50,7 +50,7 @@ from bench.common import (
 )
 from bench.hostprobe import probe_rows, probe_settings
 
-HELD = "archiver.fetch.downloader.Downloader"
+HELD = "archiver.compat.Downloader"
 BARE_HELD = "bare Scrapy, per-host limit held"
 CRAWL_SETTINGS = {"AUTOTHROTTLE_ENABLED": "False", "ARCHIVER_PROGRESS_INTERVAL": "0", "LOG_LEVEL": "INFO"}
 # WARC files of 100 MB: as in a long run, closed files are indexed and checked (in a child process) while the
@@ -385,7 +385,7 @@ def main() -> None:
                     stock = [*args.set, *(probe("bare Scrapy") if first else [])]
                     rows.append(run_bare(urls, work, standin, stock) | {"round": n})
                     # Scrapy's own downloader lets bursts to one host past CONCURRENT_REQUESTS_PER_DOMAIN (see
-                    # archiver/fetch/downloader.py); bare Scrapy with that fix holds the same per-host limit as the
+                    # archiver/compat.py); bare Scrapy with that fix holds the same per-host limit as the
                     # pipeline.
                     held = [*args.set, f"DOWNLOADER={HELD}", *(probe(BARE_HELD) if first else [])]
                     rows.append(run_bare(urls, work, standin, held, BARE_HELD) | {"round": n})

@@ -84,6 +84,7 @@ class FailingPipeline:
 SETTINGS = """
 from settings.distributed import *
 
+ADDONS = {}  # only the components named here
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,

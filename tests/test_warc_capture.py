@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -279,7 +280,13 @@ def test_warc_1_0_whole_seconds_and_1_0_profiles(tmp_path):
 def test_revisits_across_runs_through_the_state(tmp_path):
     """With the state as digest index, an unchanged page in a later run is a revisit of the older file's record."""
     out = tmp_path / "out"
-    settings = {"ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state.store:capture_index", "ARCHIVER_OUTPUT_DIR": str(out)}
+    settings = {
+        "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state.store:capture_index",
+        "ARCHIVER_OUTPUT_DIR": str(out),
+        "EXTENSIONS": json.dumps(
+            {"archiver.warc.extension.WarcWriterExtension": 0, "archiver.state.store.StateExtension": 10}
+        ),
+    }
     with Server() as server:
         urls = [server.base + "/same", server.base + "/page"]
         first = run_crawl(tmp_path / "one", urls, settings=settings)

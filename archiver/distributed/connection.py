@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from scrapy.settings import BaseSettings
@@ -90,14 +89,9 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def worker_id(crawler: Any) -> str:
-    """This crawler's worker id (`ARCHIVER_WORKER_ID`, else host and pid), the same for every component."""
-    wid = getattr(crawler, "_archiver_worker_id", None)
-    if wid is None:
-        wid = crawler._archiver_worker_id = str(
-            config.get(crawler.settings, "ARCHIVER_WORKER_ID") or default_worker_id()
-        )
-    return wid
+def worker_id(settings: BaseSettings) -> str:
+    """This worker's id (`ARCHIVER_WORKER_ID`, else host and pid): the same for every component of the process."""
+    return str(config.get(settings, "ARCHIVER_WORKER_ID") or default_worker_id())
 
 
 def redis_url(settings: BaseSettings) -> str:
@@ -110,11 +104,3 @@ def client(settings: BaseSettings) -> redis.Redis:
     return redis.Redis.from_url(
         redis_url(settings), decode_responses=True, socket_timeout=30, socket_connect_timeout=30, retry_on_timeout=True
     )
-
-
-def crawler_client(crawler: Any) -> redis.Redis:
-    """One Redis client per crawler, shared by its components."""
-    conn = getattr(crawler, "_archiver_redis", None)
-    if conn is None:
-        conn = crawler._archiver_redis = client(crawler.settings)
-    return conn

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from archiver import config
-from archiver.distributed.connection import Keys, crawler_client, keys
+from archiver.distributed.connection import Keys, client, keys
 from archiver.state.store import CaptureRow
 
 # KEYS: the URL's key; ARGV: row JSON (no url), record id, fetched_at, status or '', digest or '', ttl ms.
@@ -66,7 +66,7 @@ class RedisDigestIndex:
     def from_crawler(cls, crawler: Any) -> RedisDigestIndex:
         settings = crawler.settings
         ttl = float(config.get(settings, "ARCHIVER_DIGEST_TTL"))
-        return cls(crawler_client(crawler), keys(settings), ttl, settings.get("ARCHIVER_RUN_ID"))
+        return cls(client(crawler.settings), keys(settings), ttl, settings.get("ARCHIVER_RUN_ID"))
 
     def _key(self, url: str) -> str:
         return self.keys.capture(url_hash(url))

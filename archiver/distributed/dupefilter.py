@@ -15,7 +15,7 @@ from scrapy import Request
 from scrapy.dupefilters import BaseDupeFilter
 
 from archiver import config
-from archiver.distributed.connection import Keys, crawler_client, keys
+from archiver.distributed.connection import Keys, client, keys
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class ExpiringDupeFilter(BaseDupeFilter):
         settings = crawler.settings
         ttl = float(config.get(settings, "ARCHIVER_DUPEFILTER_TTL"))
         debug = settings.getbool("DUPEFILTER_DEBUG")
-        return cls(crawler_client(crawler), keys(settings), crawler.request_fingerprinter, ttl, debug)
+        return cls(client(crawler.settings), keys(settings), crawler.request_fingerprinter, ttl, debug)
 
     @classmethod
     def from_spider(cls, spider: Any) -> ExpiringDupeFilter:

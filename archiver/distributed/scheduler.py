@@ -22,7 +22,7 @@ class WorkerScheduler(Scheduler):
     def from_crawler(cls, crawler: Any) -> WorkerScheduler:
         scheduler = cls.from_settings(crawler.settings)
         scheduler.stats = crawler.stats
-        scheduler.queue_key = keys(crawler.settings).requests(worker_id(crawler))
+        scheduler.queue_key = keys(crawler.settings).requests(worker_id(crawler.settings))
         scheduler.crawler = crawler
         return scheduler
 

@@ -21,7 +21,7 @@ from twisted.internet import task
 
 from archiver import config
 from archiver import signals as archiver_signals
-from archiver.distributed.connection import crawler_client, keys, worker_id
+from archiver.distributed.connection import client, keys, worker_id
 from archiver.distributed.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class RedisJobSource:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisJobSource:
-        ext = cls(crawler, JobQueue(crawler_client(crawler), keys(crawler.settings)), worker_id(crawler))
+        ext = cls(crawler, JobQueue(client(crawler.settings), keys(crawler.settings)), worker_id(crawler.settings))
         crawler.signals.connect(ext.spider_opened, signal=scrapy_signals.spider_opened)
         crawler.signals.connect(ext.spider_idle, signal=scrapy_signals.spider_idle)
         crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
@@ -197,6 +197,6 @@ class RedisJobSource:
 
 def reference_claims(crawler: Any) -> Callable[[int], bool]:
     """`claim(article_id) -> bool`: True only for the first worker claiming a cited article per recheck period."""
-    queue = JobQueue(crawler_client(crawler), keys(crawler.settings))
+    queue = JobQueue(client(crawler.settings), keys(crawler.settings))
     ttl = float(config.get(crawler.settings, "ARCHIVER_RECHECK_AFTER"))
     return lambda article_id: queue.claim_reference(article_id, ttl)

@@ -33,7 +33,7 @@ from archiver.dw.page import PageText, extract_page
 from archiver.errors import ArchiverError
 from archiver.extraction.worker import COMMAND, READY, SIZE, frame
 
-__all__ = ["ExtractionFailed", "Extractor"]
+__all__ = ["ExtractionFailed", "ExtractionPool"]
 
 logger = logging.getLogger(__name__)
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -127,7 +127,7 @@ class _ResultPipe(asyncio.Protocol):
         self.worker.lost()
 
 
-class Extractor:
+class ExtractionPool:
     """`workers` extraction processes, started on first use and shut down with the engine."""
 
     def __init__(
@@ -148,7 +148,7 @@ class Extractor:
         self.closed = False
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Extractor:
+    def from_crawler(cls, crawler: Crawler) -> ExtractionPool:
         """Read the `ARCHIVER_EXTRACT_*` settings; close on `engine_stopped`."""
         settings = crawler.settings
         extractor = cls(
@@ -176,7 +176,7 @@ class Extractor:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            needs = f"Extractor.extract needs the asyncio reactor (TWISTED_REACTOR = {ASYNCIO_REACTOR})"
+            needs = f"ExtractionPool.extract needs the asyncio reactor (TWISTED_REACTOR = {ASYNCIO_REACTOR})"
             raise RuntimeError(needs) from None
         if self.closed:
             raise ExtractionFailed(url, "extractor is closed")

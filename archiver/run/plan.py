@@ -78,14 +78,6 @@ class RunPlan:
         self.shared_claim: Callable[[int], bool] | None = config.load_factory(factory)(crawler) if factory else None
         self.planned = 0
 
-    @classmethod
-    def for_crawler(cls, crawler: Any) -> RunPlan:
-        """The plan of this crawler's run (one per crawler)."""
-        plan = getattr(crawler, "_archiver_plan", None)
-        if plan is None:
-            plan = crawler._archiver_plan = cls(crawler)
-        return plan
-
     @property
     def stats(self) -> Any:
         """The crawler's stats (they exist only once the crawl starts, after the spider)."""
@@ -93,7 +85,7 @@ class RunPlan:
 
     @property
     def state(self) -> State:
-        """The output folder's state (opened on first use)."""
+        """The output folder's state (the StateExtension's)."""
         return State.for_crawler(self.crawler)
 
     # --- dumps ---

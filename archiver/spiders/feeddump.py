@@ -25,7 +25,7 @@ from w3lib.encoding import html_body_declared_encoding, http_content_type_encodi
 from archiver import config, signals
 from archiver.dw.api import ApiError, parse_article_json
 from archiver.dw.dumps import API_URL, DumpResult, FeedEntry, iter_dumps
-from archiver.extraction.pool import Extractor
+from archiver.extraction.pool import ExtractionPool
 from archiver.fetch.scope import out_of_scope
 from archiver.items.model import ArticleItem, ItemError
 from archiver.items.storage import items_file
@@ -131,8 +131,8 @@ class FeedDumpSpider(Spider):
         spider.max_refs = int(config.get(settings, "ARCHIVER_MAX_REFERENCES"))
         spider.max_images = int(config.get(settings, "ARCHIVER_MAX_IMAGES"))
         spider.max_dump_bytes = int(config.get(settings, "ARCHIVER_DUMP_MAX_BYTES"))
-        spider.plan = RunPlan.for_crawler(crawler)
-        spider.extractor = Extractor.from_crawler(crawler)
+        spider.plan = RunPlan(crawler)
+        spider.extractor = ExtractionPool.from_crawler(crawler)
         spider.warc_dir = config.output_dir(settings) / "warc"
         return spider
 

@@ -1,4 +1,5 @@
-"""In-process stand-in: `-s ARCHIVER_STANDIN=1` starts it on the crawl's reactor and routes DW to it."""
+"""The DW stand-in in a crawl: `-s ARCHIVER_STANDIN=1` starts one on the crawl's reactor and routes DW to it;
+`-s ARCHIVER_STANDIN_ADDRESS=host:https,http` routes DW to one already running (`python -m archiver.standin`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from archiver import config
+from archiver.fetch.resolver import GuardedResolver
 from archiver.standin.faults import FaultPlan
-from archiver.standin.routing import StandinResolver
+from archiver.standin.routing import parse_address, route_dw
 from archiver.standin.server import Listening, Standin
 
 if TYPE_CHECKING:
@@ -33,11 +35,14 @@ class StandinExtension:
             slow_seconds=float(config.get(settings, "ARCHIVER_STANDIN_SLOW_SECONDS")),
         )
         self.seed = int(config.get(settings, "ARCHIVER_STANDIN_SEED"))
+        address = config.get(settings, "ARCHIVER_STANDIN_ADDRESS")
+        self.address = parse_address(address) if address else None
         self.listening: Listening | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StandinExtension:
-        if not crawler.settings.getbool("ARCHIVER_STANDIN"):
+        settings = crawler.settings
+        if not (settings.getbool("ARCHIVER_STANDIN") or config.get(settings, "ARCHIVER_STANDIN_ADDRESS")):
             raise NotConfigured
         ext = cls(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
@@ -45,6 +50,27 @@ class StandinExtension:
         return ext
 
     def spider_opened(self, spider: Spider) -> None:
+        if self.address is not None:
+            self._route(*self.address)
+            return
+        self._start(spider)
+
+    def _route(self, host: str, https_port: int, http_port: int | None) -> None:
+        """Route the DW hosts to a stand-in through the crawl's guarded resolver."""
+        from twisted.internet import reactor
+
+        resolver: Any = getattr(reactor, "nameResolver", None)
+        if isinstance(resolver, GuardedResolver):
+            route_dw(resolver, host, https_port, http_port)
+        else:
+            logger.error(
+                "DW stand-in %s but not routed: set TWISTED_DNS_RESOLVER = "
+                "'archiver.fetch.resolver.GuardedResolver' (installed resolver: %r)",
+                "started" if self.address is None else "at " + ":".join(map(str, self.address[:2])),
+                resolver,
+            )
+
+    def _start(self, spider: Spider) -> None:
         from twisted.internet import reactor
 
         dumps = self.dumps or getattr(spider, "dump_paths", None)
@@ -55,15 +81,7 @@ class StandinExtension:
             return
         standin = Standin(list(dumps), faults=self.faults, seed=self.seed)
         self.listening = listening = standin.listen(reactor)
-        resolver: Any = getattr(reactor, "nameResolver", None)
-        if isinstance(resolver, StandinResolver):
-            resolver.route_dw(listening.host, listening.https_port, listening.http_port)
-        else:
-            logger.error(
-                "DW stand-in started but not routed: set TWISTED_DNS_RESOLVER = "
-                "'archiver.standin.routing.StandinResolver' (installed resolver: %r)",
-                resolver,
-            )
+        self._route(listening.host, listening.https_port, listening.http_port)
         self.crawler.stats.set_value("standin/articles", len(standin.corpus))
         logger.info(
             "DW stand-in serving %d articles on https %s, http %s (CA %s)",

@@ -304,15 +304,19 @@ class State:
 
     @classmethod
     def for_crawler(cls, crawler: Any) -> State:
-        """The crawler's state, opened once from its settings and closed when its engine stops."""
-        state: State | None = getattr(crawler, "_archiver_state", None)
-        if state is not None and not state.closed:
-            return state
-        from scrapy import signals
+        """The crawler's state: the one its StateExtension opened (found with `crawler.get_extension`)."""
+        ext = crawler.get_extension(StateExtension)
+        if ext is None:
+            from scrapy.exceptions import NotConfigured
 
-        settings = crawler.settings
+            raise NotConfigured("the state needs archiver.state.store.StateExtension in EXTENSIONS")
+        return ext.state
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> State:
+        """Open the state file that a crawl's settings name (`ARCHIVER_STATE_PATH`, else `<output>/state.sqlite3`)."""
         out = config.output_dir(settings)
-        state = cls.open(
+        return cls.open(
             config.get(settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3",
             lock_path=out / ".lock",
             synchronous=str(config.get(settings, "ARCHIVER_STATE_SYNCHRONOUS")),
@@ -322,10 +326,6 @@ class State:
                 cap=float(config.get(settings, "ARCHIVER_FAILURE_BACKOFF_MAX")),
             ),
         )
-        crawler._archiver_state = state
-        # engine_stopped comes after spider_closed, so components may still write in spider_closed.
-        crawler.signals.connect(state.close, signal=signals.engine_stopped, weak=False)
-        return state
 
     @property
     def closed(self) -> bool:
@@ -819,10 +819,17 @@ class State:
 
 
 class StateCaptureIndex:
-    """The WARC writer's digest index (`archiver.warc.dedupe.CaptureIndex`) served by the state, across runs."""
+    """The WARC writer's digest index (`archiver.warc.dedupe.CaptureIndex`) served by the state, across runs.
 
-    def __init__(self, state: State) -> None:
-        self.state = state
+    Built while the extensions are being built, it finds the crawler's state on first use.
+    """
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+
+    @property
+    def state(self) -> State:
+        return State.for_crawler(self.crawler)
 
     def last_capture(self, url: str) -> CaptureRow | None:
         """The newest full 200 response of `url` (what a 304 confirms), or None."""
@@ -839,7 +846,13 @@ class StateCaptureIndex:
 
 def capture_index(crawler: Any) -> StateCaptureIndex:
     """Factory for ARCHIVER_WARC_CAPTURE_INDEX (`archiver.state.store:capture_index`): revisits across runs."""
-    return StateCaptureIndex(State.for_crawler(crawler))
+    from scrapy.utils.conf import build_component_list
+    from scrapy.utils.misc import load_object
+
+    extensions = build_component_list(crawler.settings.getwithbase("EXTENSIONS"))
+    if not any(issubclass(load_object(path), StateExtension) for path in extensions if isinstance(path, str)):
+        raise ValueError("ARCHIVER_WARC_CAPTURE_INDEX names the state, which needs StateExtension in EXTENSIONS")
+    return StateCaptureIndex(crawler)
 
 
 def _claim_reason(prev: ArticleRow, run_id: str, now: float, recheck_after: float, depth: int) -> str:
@@ -919,7 +932,7 @@ class StateExtension:
     def from_crawler(cls, crawler: Any) -> StateExtension:
         from scrapy import signals
 
-        state = State.for_crawler(crawler)
+        state = State.from_settings(crawler.settings)
         run_id = run_id_for(crawler.settings, crawler.spidercls.name)
         try:
             state.acquire_run_lock(run_id)
@@ -933,9 +946,11 @@ class StateExtension:
             logger.warning("run %s on this output never finished (killed?): its unfinished work is redone", other)
         ext = cls(crawler, state, run_id)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        # engine_stopped comes after spider_closed, so components may still write in spider_closed.
+        crawler.signals.connect(state.close, signal=signals.engine_stopped, weak=False)
         return ext
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         """Record the run's outcome and stats."""
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        State.for_crawler(self.crawler).finish_run(self.run_id, time.time(), reason, stats)
+        self.state.finish_run(self.run_id, time.time(), reason, stats)

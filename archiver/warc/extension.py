@@ -163,11 +163,7 @@ class WarcWriterExtension:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcWriterExtension:
-        existing = getattr(crawler, "_archiver_warc_writer", None)
-        if existing is None:
-            existing = cls(crawler)
-            crawler._archiver_warc_writer = existing  # type: ignore[attr-defined]
-        return existing
+        return cls(crawler)
 
     # --- warcinfo -----------------------------------------------------------------------------------------
     def _warcinfo_fields(self) -> list[tuple[str, object]]:

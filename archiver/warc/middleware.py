@@ -35,7 +35,10 @@ class WarcCaptureMiddleware:
     def from_crawler(cls, crawler: Crawler) -> WarcCaptureMiddleware:
         if not get(crawler.settings, "ARCHIVER_WARC_ENABLED"):
             raise NotConfigured("ARCHIVER_WARC_ENABLED is off")
-        return cls(WarcWriterExtension.from_crawler(crawler))
+        archive = crawler.get_extension(WarcWriterExtension)
+        if archive is None:
+            raise NotConfigured("the WARC capture needs archiver.warc.extension.WarcWriterExtension in EXTENSIONS")
+        return cls(archive)
 
     async def process_response(self, request: Request, response: Response) -> Response:
         request.meta.pop(DECODED_BODY, None)  # a redirect's request copies its meta

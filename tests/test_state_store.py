@@ -317,14 +317,20 @@ def test_captures_last_and_by_digest(st: State) -> None:
 # --- Scrapy edge ---
 
 
+STATE_EXTENSION = {"archiver.state.store.StateExtension": 10}
+
+
 def test_for_crawler_opens_once_and_closes_when_engine_stops(tmp_path: Path) -> None:
-    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path / "out")})
+    from archiver.state.store import StateExtension
+
+    settings = {"ARCHIVER_OUTPUT_DIR": str(tmp_path / "out"), "EXTENSIONS": STATE_EXTENSION}
+    crawler = get_crawler(settings_dict=settings)
     s = State.for_crawler(crawler)
-    assert State.for_crawler(crawler) is s
+    assert State.for_crawler(crawler) is s is crawler.get_extension(StateExtension).state
     assert s.path == tmp_path / "out" / "state.sqlite3"
     crawler.signals.send_catch_log(signals.engine_stopped)
     assert s.closed
-    crawler2 = get_crawler(settings_dict={"ARCHIVER_STATE_PATH": str(tmp_path / "elsewhere.db")})
+    crawler2 = get_crawler(settings_dict={**settings, "ARCHIVER_STATE_PATH": str(tmp_path / "elsewhere.db")})
     with State.for_crawler(crawler2) as s2:
         assert s2.path == tmp_path / "elsewhere.db" and s2.integrity_check() == "ok"
 
@@ -427,12 +433,12 @@ def test_capture_index_serves_the_warc_writer_across_runs(tmp_path: Path) -> Non
     settings = {
         "ARCHIVER_OUTPUT_DIR": str(tmp_path),
         "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state.store:capture_index",
+        "EXTENSIONS": STATE_EXTENSION,
     }
     url = "https://api.dw.com/api/detail/article/1"
-    first = get_crawler(settings_dict=settings)
+    first = get_crawler(settings_dict={**settings, "ARCHIVER_RUN_ID": "r1"})  # the extension starts run r1
     index = load_index_factory(first.settings["ARCHIVER_WARC_CAPTURE_INDEX"])(first)
     assert isinstance(index, CaptureIndex)
-    State.for_crawler(first).start_run("r1", now=0)
     ref = CaptureRef(url, "<urn:uuid:1>", "2026-01-01T00:00:00.000000Z", "sha1:AAA", "w-1.warc.gz", 10, 900, 200)
     index.add_capture(ref)
     first.signals.send_catch_log(signals.engine_stopped)

@@ -12,7 +12,7 @@ from scrapy.utils.test import get_crawler
 from archiver.items.model import item_schema
 from archiver.items.pipelines import SchemaCheckPipeline, item_dict
 from archiver.run.assemble import Fetched, article_item
-from tests.test_assemble import API, CAPTURE, IMG, PAGE, parts
+from tests.test_run_assemble import API, CAPTURE, IMG, PAGE, parts
 
 
 def good_item():

@@ -21,19 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 LAST_MODIFIED = "Wed, 21 Oct 2025 07:28:00 GMT"
 
 SETTINGS = """
-from settings import default as _default
+from archiver.addon import DOWNLOADER_MIDDLEWARES as _MIDDLEWARES, EXTENSIONS as _EXTENSIONS
 
 SPIDER_MODULES = ["probeproj.spiders"]
 ROBOTSTXT_OBEY = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
-# Only the state's components of the default profile, at the priorities it gives them.
+# Only the state's components of archiver's add-on, at the priorities it gives them.
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
-    "archiver.state.store.StateExtension": _default.EXTENSIONS["archiver.state.store.StateExtension"],
+    "archiver.state.store.StateExtension": _EXTENSIONS["archiver.state.store.StateExtension"],
 }
 DOWNLOADER_MIDDLEWARES = {
-    k: v for k, v in _default.DOWNLOADER_MIDDLEWARES.items() if k.startswith("archiver.fetch.conditional.")
+    k: v for k, v in _MIDDLEWARES.items() if k.startswith("archiver.fetch.conditional.")
 }
 """
 

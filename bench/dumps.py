@@ -1,10 +1,10 @@
 """Bench the feed-dump reader: replicate the sample dumps to N files, parse them all, report files/s and RSS.
 
-    python bench/feeddump.py [--files 100000] [--small 10000] [--dir TMP] [--keep]
+    python bench/dumps.py [--files 100000] [--small 10000] [--dir TMP] [--keep]
 
 Each parse runs in a fresh child process (one core), so its peak RSS is its own; running it on the first
 `--small` files and on all of them shows whether memory grows with the number of files.
-Results: a table on stdout and bench/results/feeddump.json.
+Results: a table on stdout and bench/results/dumps.json.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import scratch  # noqa: E402 - after the path is set
 
 SAMPLE = ROOT / "archiver" / "data" / "sample-dumps"
-RESULTS = ROOT / "bench" / "results" / "feeddump.json"
+RESULTS = ROOT / "bench" / "results" / "dumps.json"
 PER_FOLDER = 1000  # like the mirrors' per-day folders; a walk holds one folder listing at a time
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from archiver.dw.page import extract_page
-from archiver.extraction.pool import ExtractionFailed, Extractor
+from archiver.extraction.pool import ExtractionFailed, ExtractionPool
 
 SAMPLES = Path(__file__).parent / "data" / "dw-samples" / "html"
 NEW = "de_a-68117411_new-layout_2024-01-30.html"
@@ -27,7 +27,7 @@ SPIDER = """
 import scrapy
 
 from archiver.dw.page import ExtractError
-from archiver.extraction.pool import Extractor
+from archiver.extraction.pool import ExtractionPool
 
 
 class PagesSpider(scrapy.Spider):
@@ -36,7 +36,7 @@ class PagesSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.extractor = Extractor.from_crawler(crawler)
+        spider.extractor = ExtractionPool.from_crawler(crawler)
         return spider
 
     async def start(self):
@@ -152,7 +152,7 @@ def run(coro):
 
 
 def test_a_dead_worker_is_a_clear_error_and_the_pool_recovers():
-    extractor = Extractor(workers=1, func=_die)
+    extractor = ExtractionPool(workers=1, func=_die)
     html = (SAMPLES / NEW).read_bytes()
 
     async def scenario():
@@ -173,7 +173,7 @@ def test_a_dead_worker_is_a_clear_error_and_the_pool_recovers():
 def test_a_worker_that_dies_between_pages_is_reaped_and_replaced():
     import signal
 
-    extractor = Extractor(workers=1, func=_pid)
+    extractor = ExtractionPool(workers=1, func=_pid)
 
     async def scenario():
         first = await extractor.extract(b"", "u")
@@ -192,7 +192,7 @@ def test_a_worker_that_dies_between_pages_is_reaped_and_replaced():
 
 
 def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
-    extractor = Extractor(workers=1, timeout=0.5, func=_hang)
+    extractor = ExtractionPool(workers=1, timeout=0.5, func=_hang)
 
     async def scenario():
         with pytest.raises(ExtractionFailed) as caught:
@@ -213,7 +213,7 @@ def test_a_page_past_the_time_limit_is_failed_and_its_worker_killed():
 )
 def test_time_a_worker_waits_for_a_core_does_not_count_against_the_limit():
     """An idle-priority worker sharing its one core with a busy process: the page waits ~2 s for it, then passes."""
-    extractor = Extractor(workers=1, timeout=0.5, func=_spin)
+    extractor = ExtractionPool(workers=1, timeout=0.5, func=_spin)
     hog = None
     try:
         extractor.start()
@@ -232,7 +232,7 @@ def test_time_a_worker_waits_for_a_core_does_not_count_against_the_limit():
             hog.wait(10)
 
 
-def extract_all(extractor: Extractor, pages: int) -> list:
+def extract_all(extractor: ExtractionPool, pages: int) -> list:
     """Pages named 0 .. pages-1 extracted at once in one event loop; the extractor closed after."""
 
     async def scenario():
@@ -245,12 +245,12 @@ def extract_all(extractor: Extractor, pages: int) -> list:
 
 
 def test_the_time_limit_counts_from_a_pages_start_not_from_its_wait_in_line():
-    extractor = Extractor(workers=1, timeout=1.5, func=_nap)  # 12 pages of 0.25 s: 3 s in line for the last
+    extractor = ExtractionPool(workers=1, timeout=1.5, func=_nap)  # 12 pages of 0.25 s: 3 s in line for the last
     assert extract_all(extractor, 12) == [str(i) for i in range(12)]
 
 
 def test_work_is_spread_over_the_workers_off_this_process():
-    extractor = Extractor(workers=2, func=_pid)
+    extractor = ExtractionPool(workers=2, func=_pid)
     extractor.start()
     pids = set(extract_all(extractor, 40))
     assert os.getpid() not in pids
@@ -262,21 +262,21 @@ def test_by_default_the_workers_leave_the_reactor_a_core():
     cores = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {min(cores)})
-        assert Extractor().workers == 1  # never none
+        assert ExtractionPool().workers == 1  # never none
         if len(cores) >= 3:
             os.sched_setaffinity(0, set(sorted(cores)[:3]))
-            assert Extractor().workers == 2
+            assert ExtractionPool().workers == 2
     finally:
         os.sched_setaffinity(0, cores)
-    assert Extractor().workers == max(1, len(cores) - 1)
-    assert Extractor(workers=3).workers == 3  # ARCHIVER_EXTRACT_WORKERS, when set, is taken as it is
+    assert ExtractionPool().workers == max(1, len(cores) - 1)
+    assert ExtractionPool(workers=3).workers == 3  # ARCHIVER_EXTRACT_WORKERS, when set, is taken as it is
 
 
 def test_a_worker_outlives_ctrl_c_and_exits_at_the_end_of_its_input():
     """Ctrl-C hits the crawl's whole process group: the workers leave stopping to the crawl."""
     import signal
 
-    extractor = Extractor(workers=1, func=_pid)
+    extractor = ExtractionPool(workers=1, func=_pid)
     try:
         extractor.start()
         (worker,) = extractor._procs
@@ -292,16 +292,16 @@ def test_workers_run_at_idle_priority_unless_told_otherwise():
     """A worker takes a core only when nothing normally scheduled wants it (ARCHIVER_EXTRACT_IDLE_PRIORITY)."""
     ours = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
     assert ours[0] != os.SCHED_IDLE
-    assert extract_all(Extractor(workers=1, func=_policy), 1) == [(os.SCHED_IDLE, ours[1])]
-    assert extract_all(Extractor(workers=1, func=_policy, idle=False), 1) == [ours]
+    assert extract_all(ExtractionPool(workers=1, func=_policy), 1) == [(os.SCHED_IDLE, ours[1])]
+    assert extract_all(ExtractionPool(workers=1, func=_policy, idle=False), 1) == [ours]
 
 
 def test_what_extraction_code_prints_does_not_reach_the_answers():
-    assert extract_all(Extractor(workers=1, func=_chatty), 5) == [str(i) for i in range(5)]
+    assert extract_all(ExtractionPool(workers=1, func=_chatty), 5) == [str(i) for i in range(5)]
 
 
 def test_a_closed_extractor_refuses_work():
-    extractor = Extractor(workers=1)
+    extractor = ExtractionPool(workers=1)
     extractor.close()
     with pytest.raises(ExtractionFailed, match="extractor is closed"):
         run(extractor.extract(b"<html></html>", "u"))

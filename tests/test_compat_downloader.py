@@ -1,16 +1,18 @@
 """Per-host concurrency holds when many requests to one host are queued at once, a freed slot starts its next
-download at once, and a download delay still paces a host (archiver.fetch.downloader)."""
+download at once (Python 3.12+), and a download delay still paces a host (archiver.compat.Downloader)."""
 
 import asyncio
 import contextvars
 import itertools
 import json
+import sys
 import threading
 import time
 
 import pytest
+from scrapy.core.downloader import Slot
 
-from archiver.fetch.downloader import start_now
+from archiver.compat import start_download
 from tests.loopback import QuietHandler, runspider, serving
 
 
@@ -40,13 +42,13 @@ def burst(tmp_path, downloader: str | None) -> tuple[list[int], int]:
 
 
 def test_a_burst_to_one_host_keeps_its_concurrency_limit(tmp_path):
-    statuses, most = burst(tmp_path, None)  # the project profile: archiver.fetch.downloader.Downloader
+    statuses, most = burst(tmp_path, None)  # the project profile: archiver.compat.Downloader
     assert statuses == [200] * 20
     assert most == 3
 
 
 def test_scrapys_own_downloader_lets_the_burst_through(tmp_path):
-    """Why archiver.fetch.downloader exists; if Scrapy fixes its downloader this fails, and the class can go."""
+    """Why archiver.compat exists; if Scrapy fixes its downloader this fails, and the class can go."""
     statuses, most = burst(tmp_path, "scrapy.core.downloader.Downloader")
     assert statuses == [200] * 20
     assert most > 3
@@ -74,6 +76,7 @@ def test_a_burst_with_a_download_delay_is_paced(tmp_path):
     assert len(gaps) == 3 and min(gaps) >= 0.4, gaps
 
 
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks (asyncio.eager_task_factory) are 3.12+")
 def test_a_freed_slot_sends_its_next_request_in_the_same_turn(tmp_path):
     """One request at a time to a host: each next download starts in the turn the previous answer came back in."""
 
@@ -93,23 +96,33 @@ def test_a_freed_slot_sends_its_next_request_in_the_same_turn(tmp_path):
         assert following["start"] == done["end"], log
 
 
-async def _waits_twice(log: list, first: asyncio.Future, second: asyncio.Future) -> str:
-    log.append("started")
-    log.append(await first)
+async def _transfer(slot: Slot, request: object, log: list, first: asyncio.Future, second: asyncio.Future) -> str:
+    """Shaped like Scrapy's `_download`: counts itself transferring, waits, and frees its place when done."""
+    slot.transferring.add(request)
     try:
-        await second
-    except ValueError as exc:
-        log.append(f"caught {exc}")
-    return "done"
+        log.append("started")
+        log.append(await first)
+        try:
+            await second
+        except ValueError as exc:
+            log.append(f"caught {exc}")
+        return "done"
+    finally:
+        slot.transferring.remove(request)
+
+
+def _slot() -> Slot:
+    return Slot(concurrency=2, delay=0, randomize_delay=False)
 
 
 @pytest.mark.parametrize("outcome", ["result", "exception"])
-def test_start_now_runs_the_first_step_at_once_and_the_rest_as_a_task(outcome):
-    async def main() -> tuple[list, str]:
+def test_start_download_counts_the_request_at_once_and_frees_it_when_done(outcome):
+    async def main() -> tuple[list, str, int, int]:
         loop = asyncio.get_running_loop()
+        slot, request = _slot(), object()
         first, second, log = loop.create_future(), loop.create_future(), []
-        task = start_now(_waits_twice(log, first, second))
-        assert log == ["started"]  # before the loop turned
+        task = start_download(_transfer(slot, request, log, first, second), slot, request)
+        free_at_once = slot.free_transfer_slots()  # before the loop turned: a burst cannot pass the limit
         first.set_result("first")
         await asyncio.sleep(0)
         await asyncio.sleep(0)
@@ -118,14 +131,16 @@ def test_start_now_runs_the_first_step_at_once_and_the_rest_as_a_task(outcome):
             second.set_result(None)
         else:
             second.set_exception(ValueError("boom"))
-        return log, await task
+        result = await task
+        return log, result, free_at_once, slot.free_transfer_slots()
 
-    log, result = asyncio.run(main())
+    log, result, free_at_once, free_after = asyncio.run(main())
     expected = ["started", "first"] if outcome == "result" else ["started", "first", "caught boom"]
     assert (log, result) == (expected, "done")
+    assert (free_at_once, free_after) == (1, 2)
 
 
-def test_start_now_runs_the_first_step_as_its_own_task_in_its_own_context():
+def test_start_download_runs_the_coroutine_as_its_own_task_in_its_own_context():
     seen = contextvars.ContextVar("seen", default="unset")
 
     async def first_step(record: dict) -> None:
@@ -136,7 +151,8 @@ def test_start_now_runs_the_first_step_as_its_own_task_in_its_own_context():
 
     async def main() -> tuple[dict, asyncio.Task, asyncio.Task | None, str]:
         record: dict = {}
-        task = start_now(first_step(record))
+        slot = _slot()
+        task = start_download(first_step(record), slot, object())
         caller = asyncio.current_task()
         await task
         return record, task, caller, seen.get()
@@ -146,7 +162,7 @@ def test_start_now_runs_the_first_step_as_its_own_task_in_its_own_context():
     assert value == "unset"
 
 
-def test_start_now_finishes_a_coroutine_that_never_waits_in_its_first_step():
+def test_start_download_finishes_a_coroutine_that_never_waits():
     async def no_wait(log: list) -> str:
         log.append("all")
         return "value"
@@ -154,20 +170,21 @@ def test_start_now_finishes_a_coroutine_that_never_waits_in_its_first_step():
     async def raises() -> None:
         raise ValueError("at once")
 
-    async def main() -> tuple[list, str, BaseException | None]:
+    async def main() -> tuple[list, str, BaseException | None, int]:
         log: list = []
-        task = start_now(no_wait(log))
-        assert log == ["all"]
-        failing = start_now(raises())
+        slot = _slot()
+        task = start_download(no_wait(log), slot, object())
+        failing = start_download(raises(), slot, object())
         result = await task
-        return log, result, await asyncio.gather(failing, return_exceptions=True)
+        errors = await asyncio.gather(failing, return_exceptions=True)
+        return log, result, errors, slot.free_transfer_slots()
 
-    log, result, (error,) = asyncio.run(main())
-    assert (log, result) == (["all"], "value")
+    log, result, (error,), free = asyncio.run(main())
+    assert (log, result, free) == (["all"], "value", 2)
     assert isinstance(error, ValueError) and str(error) == "at once"
 
 
-def test_start_now_hands_a_cancellation_to_the_coroutine_and_cancels_what_it_waits_for():
+def test_start_download_cancelled_before_its_first_turn_frees_its_place():
     async def cancellable(log: list, fut: asyncio.Future) -> None:
         try:
             await fut
@@ -175,13 +192,14 @@ def test_start_now_hands_a_cancellation_to_the_coroutine_and_cancels_what_it_wai
             log.append("cancelled")
             raise
 
-    async def main() -> tuple[list, bool]:
+    async def main() -> tuple[bool, int]:
         loop = asyncio.get_running_loop()
-        fut, log = loop.create_future(), []
-        task = start_now(cancellable(log, fut))
+        fut, log, slot = loop.create_future(), [], _slot()
+        task = start_download(cancellable(log, fut), slot, object())
         task.cancel()  # before the task's first turn
         with pytest.raises(asyncio.CancelledError):
             await task
-        return log, fut.cancelled()
+        await asyncio.sleep(0)  # done callbacks run on the next turn
+        return task.cancelled(), slot.free_transfer_slots()
 
-    assert asyncio.run(main()) == (["cancelled"], True)
+    assert asyncio.run(main()) == (True, 2)

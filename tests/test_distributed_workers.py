@@ -84,7 +84,11 @@ class FailingPipeline:
 SETTINGS = """
 from settings.distributed import *
 
-ADDONS = {}  # only the components named here
+from archiver.addon import SETTINGS as _ARCHIVER_SETTINGS
+
+# Only the components named here; the add-on's settings (downloader, item files that survive kill -9) as it sets them.
+ADDONS = {}
+globals().update(_ARCHIVER_SETTINGS)
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,

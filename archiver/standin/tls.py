@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import trustme
 from twisted.internet import ssl
 
 from archiver.config import DW_HOSTS
@@ -21,6 +20,10 @@ class StandinTLS:
 
 def make_tls(directory: Path) -> StandinTLS:
     """A new CA and a certificate for www/api/static.dw.com; the CA PEM goes to `directory/ca.pem`."""
+    try:
+        import trustme
+    except ImportError as exc:
+        raise RuntimeError("the DW stand-in needs the `standin` extra: pip install 'archiver[standin]'") from exc
     ca = trustme.CA(organization_name="archiver DW stand-in")
     leaf = ca.issue_cert(*DW_HOSTS)
     ca_path = directory / "ca.pem"

@@ -86,9 +86,11 @@ from settings.distributed import *
 
 from archiver.addon import SETTINGS as _ARCHIVER_SETTINGS
 
-# Only the components named here; the add-on's settings (downloader, item files that survive kill -9) as it sets them.
+# Only the components named here; the add-on's settings (downloader, item files that survive kill -9) where the
+# profile has none, as the add-on sets them.
 ADDONS = {}
-globals().update(_ARCHIVER_SETTINGS)
+for _name, _value in _ARCHIVER_SETTINGS.items():
+    globals().setdefault(_name, _value)
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,

@@ -18,6 +18,9 @@ from archiver.warc.check import check_file, split_http
 from archiver.warc.lookup import read_record_at
 from archiver.warc.records import sha1_digest
 
+# The digest index is the state (the default), which is its extension's.
+WITH_STATE = {"EXTENSIONS": {"archiver.state.store.StateExtension": 10}}
+
 
 def crawl(tmp: Path, settings: dict | None = None) -> tuple[Server, dict]:
     with Server() as server:
@@ -312,7 +315,7 @@ def test_a_capture_with_nothing_to_tell_gets_no_metadata_record(tmp_path):
 
     from archiver.warc.extension import WarcWriterExtension
 
-    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t"})
+    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t", **WITH_STATE})
     archive = WarcWriterExtension.from_crawler(crawler)
     robots = Request("https://www.dw.com/robots.txt")  # no provenance, no outlinks
     archive.write(archive.prepare(robots, TextResponse(robots.url, body=b"User-agent: *\n", request=robots)))
@@ -338,7 +341,7 @@ def test_two_captures_of_one_payload_prepared_together_still_make_one_revisit(tm
 
     from archiver.warc.extension import WarcWriterExtension
 
-    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t"})
+    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t", **WITH_STATE})
     archive = WarcWriterExtension.from_crawler(crawler)
     image = Request("https://static.dw.com/image/1_302.jpg")
     body = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 200  # a JPEG-looking 51 KB body

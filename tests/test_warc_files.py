@@ -19,6 +19,9 @@ from archiver.warc.records import build_conversion
 from archiver.warc.recover import orphans, recover_dir, recover_file
 from archiver.warc.writer import RollingWarcWriter, safe_hostname
 
+# The digest index is the state (the default), which is its extension's.
+WITH_STATE = {"EXTENSIONS": {"archiver.state.store.StateExtension": 10}}
+
 
 def records_of(path: Path) -> list:
     return [parse_record(raw.data) for raw in iter_raw_records(path)]
@@ -56,7 +59,7 @@ def test_closed_files_are_indexed_and_checked_at_idle_cpu_priority(tmp_path):
 
     from archiver.warc.extension import WarcWriterExtension, finalize_file
 
-    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t"})
+    crawler = get_crawler(settings_dict={"ARCHIVER_OUTPUT_DIR": str(tmp_path), "ARCHIVER_RUN_ID": "t", **WITH_STATE})
     archive = WarcWriterExtension.from_crawler(crawler)
     writer = RollingWarcWriter(tmp_path)
     writer.write([build_conversion("https://a.example/", "<urn:uuid:1>", "text", datetime.now(UTC))])

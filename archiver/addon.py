@@ -11,7 +11,7 @@ from scrapy.settings import BaseSettings
 # Each component with its place in its chain, as Scrapy's *_BASE settings give theirs.
 EXTENSIONS = {
     # The run lock and the run record, before every other component of ours.
-    "archiver.state.store.StateExtension": 10,
+    "archiver.state.extension.StateExtension": 10,
     # The DW stand-in, in-process (ARCHIVER_STANDIN) or running elsewhere (ARCHIVER_STANDIN_ADDRESS).
     "archiver.standin.extension.StandinExtension": 100,
     # The crawler's one WARC writer: rolling files, conversion records, recovery, CDXJ, check on close.

@@ -136,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARCHIVER_WARC_CHECK_ON_CLOSE", True, "Run the WARC validator on every closed file; failures log ERROR."),
     Setting(
         "ARCHIVER_WARC_CAPTURE_INDEX",
-        "archiver.state.store:capture_index",
+        "archiver.state:capture_index",
         "`module:factory(crawler)` of the digest index for revisits; default: the state (across runs).",
     ),
     # --- state and re-runs ---

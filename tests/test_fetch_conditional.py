@@ -30,7 +30,7 @@ LOG_LEVEL = "INFO"
 # Only the state's components of archiver's add-on, at the priorities it gives them.
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
-    "archiver.state.store.StateExtension": _EXTENSIONS["archiver.state.store.StateExtension"],
+    "archiver.state.extension.StateExtension": _EXTENSIONS["archiver.state.extension.StateExtension"],
 }
 DOWNLOADER_MIDDLEWARES = {
     k: v for k, v in _MIDDLEWARES.items() if k.startswith("archiver.fetch.conditional.")

@@ -15,18 +15,17 @@ import pytest
 from scrapy import signals
 from scrapy.utils.test import get_crawler
 
-from archiver.state import store as state_mod
+from archiver.state import migrations as state_mod
+from archiver.state.errors import StateError, StateLocked
+from archiver.state.migrations import SCHEMA_VERSION
 from archiver.state.store import (
     ARCHIVED,
     CLAIMED,
     FAILED,
     GIVEN_UP,
-    SCHEMA_VERSION,
     CaptureRow,
     RetryPolicy,
     State,
-    StateError,
-    StateLocked,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,11 +316,11 @@ def test_captures_last_and_by_digest(st: State) -> None:
 # --- Scrapy edge ---
 
 
-STATE_EXTENSION = {"archiver.state.store.StateExtension": 10}
+STATE_EXTENSION = {"archiver.state.extension.StateExtension": 10}
 
 
 def test_for_crawler_opens_once_and_closes_when_engine_stops(tmp_path: Path) -> None:
-    from archiver.state.store import StateExtension
+    from archiver.state.extension import StateExtension
 
     settings = {"ARCHIVER_OUTPUT_DIR": str(tmp_path / "out"), "EXTENSIONS": STATE_EXTENSION}
     crawler = get_crawler(settings_dict=settings)
@@ -432,7 +431,7 @@ def test_capture_index_serves_the_warc_writer_across_runs(tmp_path: Path) -> Non
 
     settings = {
         "ARCHIVER_OUTPUT_DIR": str(tmp_path),
-        "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state.store:capture_index",
+        "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state:capture_index",
         "EXTENSIONS": STATE_EXTENSION,
     }
     url = "https://api.dw.com/api/detail/article/1"

@@ -19,7 +19,7 @@ from archiver.warc.lookup import read_record_at
 from archiver.warc.records import sha1_digest
 
 # The digest index is the state (the default), which is its extension's.
-WITH_STATE = {"EXTENSIONS": {"archiver.state.store.StateExtension": 10}}
+WITH_STATE = {"EXTENSIONS": {"archiver.state.extension.StateExtension": 10}}
 
 
 def crawl(tmp: Path, settings: dict | None = None) -> tuple[Server, dict]:
@@ -284,10 +284,10 @@ def test_revisits_across_runs_through_the_state(tmp_path):
     """With the state as digest index, an unchanged page in a later run is a revisit of the older file's record."""
     out = tmp_path / "out"
     settings = {
-        "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state.store:capture_index",
+        "ARCHIVER_WARC_CAPTURE_INDEX": "archiver.state:capture_index",
         "ARCHIVER_OUTPUT_DIR": str(out),
         "EXTENSIONS": json.dumps(
-            {"archiver.warc.extension.WarcWriterExtension": 0, "archiver.state.store.StateExtension": 10}
+            {"archiver.warc.extension.WarcWriterExtension": 0, "archiver.state.extension.StateExtension": 10}
         ),
     }
     with Server() as server:

@@ -20,7 +20,7 @@ from archiver.warc.recover import orphans, recover_dir, recover_file
 from archiver.warc.writer import RollingWarcWriter, safe_hostname
 
 # The digest index is the state (the default), which is its extension's.
-WITH_STATE = {"EXTENSIONS": {"archiver.state.store.StateExtension": 10}}
+WITH_STATE = {"EXTENSIONS": {"archiver.state.extension.StateExtension": 10}}
 
 
 def records_of(path: Path) -> list:

@@ -1,17 +1,16 @@
 """The memory of periodic crawls: dumps read, articles archived, captures, failures and runs, in SQLite.
 
-One `State` per output folder. Pure Python (sqlite3) except `State.for_crawler` and `StateExtension`,
-the Scrapy edges. Every write is a transaction (`transaction()` groups several); every lookup is an
-indexed query, so memory does not grow with history. WAL with `synchronous=NORMAL` survives `kill -9`
-of the process with every committed transaction kept (the WAL is in the OS page cache); only an OS crash
-or power loss may roll back the last commits, and rolled-back work is fetched again, never lost.
+One `State` per output folder. Pure Python (sqlite3) except `State.for_crawler`, the Scrapy edge (the crawler's
+state is its `StateExtension`'s, archiver/state/extension.py). Every write is a transaction (`transaction()` groups
+several); every lookup is an indexed query, so memory does not grow with history. WAL with `synchronous=NORMAL`
+survives `kill -9` of the process with every committed transaction kept (the WAL is in the OS page cache); only an
+OS crash or power loss may roll back the last commits, and rolled-back work is fetched again, never lost.
 `ARCHIVER_STATE_SYNCHRONOUS=FULL` also keeps those (one fsync per commit).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -21,12 +20,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from archiver import config
-from archiver.run.ids import run_id_for
+from archiver.state.errors import StateError
+from archiver.state.lock import RunLock
+from archiver.state.migrations import migrate
 
 logger = logging.getLogger(__name__)
 
@@ -43,61 +43,7 @@ DONE_DUMPS = ("read", "duplicate")
 NEW, RECHECK, RETRY, RESUME, UPGRADE = "new", "recheck", "retry", "resume", "upgrade"
 DUPLICATE, NOT_DUE, BACKOFF = "duplicate", "not_due", "backoff"
 
-# Each migration is a list of statements, applied in one transaction; user_version = its 1-based index.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # 1: the tables
-        """CREATE TABLE dumps (
-            path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT,
-            outcome TEXT, reason TEXT, first_seen REAL, last_seen REAL, run_id TEXT)""",
-        """CREATE TABLE articles (
-            article_id INTEGER PRIMARY KEY, kind TEXT, page_url TEXT, api_url TEXT, status TEXT NOT NULL,
-            first_archived REAL, last_checked REAL, next_check REAL, version INTEGER NOT NULL DEFAULT 0,
-            last_run_id TEXT, depth INTEGER NOT NULL DEFAULT 0, via TEXT)""",
-        """CREATE TABLE captures (
-            id INTEGER PRIMARY KEY, url TEXT NOT NULL, fetched_at TEXT NOT NULL, status INTEGER,
-            payload_digest TEXT, record_id TEXT, warc_file TEXT, "offset" INTEGER, length INTEGER,
-            etag TEXT, last_modified TEXT, record_type TEXT, run_id TEXT)""",
-        "CREATE INDEX captures_url_time ON captures (url, fetched_at)",
-        "CREATE INDEX captures_url_digest ON captures (url, payload_digest)",
-        """CREATE TABLE failures (
-            url TEXT PRIMARY KEY, article_id INTEGER, role TEXT, reason TEXT, attempts INTEGER NOT NULL,
-            first_failed REAL, last_failed REAL, next_retry REAL, given_up INTEGER NOT NULL DEFAULT 0)""",
-        """CREATE TABLE runs (
-            run_id TEXT PRIMARY KEY, started REAL, finished REAL, outcome TEXT, stats TEXT)""",
-    ),
-    (  # 2: retry bookkeeping, failure history, run holders, indexes for the due queries
-        "ALTER TABLE articles ADD COLUMN first_seen REAL",
-        "ALTER TABLE articles ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE articles ADD COLUMN errors TEXT",
-        "ALTER TABLE failures ADD COLUMN resolved REAL",
-        "ALTER TABLE runs ADD COLUMN pid INTEGER",
-        "ALTER TABLE runs ADD COLUMN host TEXT",
-        "CREATE INDEX articles_status_next ON articles (status, next_check)",
-        "CREATE INDEX articles_status_checked ON articles (status, last_checked)",
-        "CREATE INDEX failures_article ON failures (article_id)",
-        "CREATE INDEX failures_due ON failures (next_retry) WHERE resolved IS NULL AND given_up = 0",
-        "CREATE INDEX dumps_sha256 ON dumps (sha256)",
-    ),
-    (  # 3: the frontier: a job per article claimed and not yet archived (JSON of archiver.run.jobs.ArticleJob)
-        """CREATE TABLE jobs (
-            article_id INTEGER PRIMARY KEY, job TEXT NOT NULL, run_id TEXT, queued REAL)""",
-        "CREATE INDEX jobs_run ON jobs (run_id, article_id)",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 500  # rows per query when iterating
-
-
-class StateError(Exception):
-    """The state file cannot be used (e.g. written by a newer archiver)."""
-
-
-class StateLocked(StateError):
-    """Another live process holds the output folder's run lock."""
-
-    def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.holder = holder or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +216,7 @@ class State:
         self.retry = retry
         self.run_id: str | None = None  # the run started here; its own claims are not orphans
         self._mutex = threading.RLock()
-        self._lock_fd: int | None = None
+        self.run_lock = RunLock(lock_path)
         self._depth = 0  # nesting of `_tx`: inner ones are savepoints
 
     # --- opening and closing ---
@@ -295,7 +241,7 @@ class State:
             if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 raise StateError(f"{path}: cannot switch to WAL journal mode")
             conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            _migrate(conn, path)
+            migrate(conn, path)
         except BaseException:
             conn.close()
             raise
@@ -305,11 +251,13 @@ class State:
     @classmethod
     def for_crawler(cls, crawler: Any) -> State:
         """The crawler's state: the one its StateExtension opened (found with `crawler.get_extension`)."""
+        from archiver.state.extension import StateExtension
+
         ext = crawler.get_extension(StateExtension)
         if ext is None:
             from scrapy.exceptions import NotConfigured
 
-            raise NotConfigured("the state needs archiver.state.store.StateExtension in EXTENSIONS")
+            raise NotConfigured("the state needs archiver.state.extension.StateExtension in EXTENSIONS")
         return ext.state
 
     @classmethod
@@ -399,42 +347,16 @@ class State:
 
     def acquire_run_lock(self, run_id: str) -> None:
         """Hold the output folder for this process, or raise `StateLocked` naming the holder."""
-        if self._lock_fd is not None:
-            return
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise StateLocked(
-                f"output folder {self.lock_path.parent} is in use by run {holder.get('run_id', '?')} "
-                f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
-                f"{holder.get('started', '?')}); this run refuses to start. Wait for that run to end or "
-                "stop it.",
-                holder,
-            ) from None
-        info = {
-            "run_id": run_id,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
-        self._lock_fd = fd
+        self.run_lock.acquire(run_id)
 
     def release_run_lock(self) -> None:
-        """Let go of the run lock (closing the file releases the flock)."""
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        """Let go of the run lock."""
+        self.run_lock.release()
 
     @property
     def locked(self) -> bool:
         """True while this State holds the run lock."""
-        return self._lock_fd is not None
+        return self.run_lock.held
 
     # --- runs ---
 
@@ -818,43 +740,6 @@ class State:
         return int(self._one("SELECT count(*) FROM captures")[0])
 
 
-class StateCaptureIndex:
-    """The WARC writer's digest index (`archiver.warc.dedupe.CaptureIndex`) served by the state, across runs.
-
-    Built while the extensions are being built, it finds the crawler's state on first use.
-    """
-
-    def __init__(self, crawler: Any) -> None:
-        self.crawler = crawler
-
-    @property
-    def state(self) -> State:
-        return State.for_crawler(self.crawler)
-
-    def last_capture(self, url: str) -> CaptureRow | None:
-        """The newest full 200 response of `url` (what a 304 confirms), or None."""
-        return self.state.last_capture(url, statuses=(200,), record_type="response")
-
-    def find_by_digest(self, url: str, payload_digest: str) -> CaptureRow | None:
-        """The first full response of `url` with this payload digest, or None."""
-        return self.state.find_by_digest(url, payload_digest)
-
-    def add_capture(self, ref: Any) -> None:
-        """Record a written record (a CaptureRef or CaptureRow); validators and run id when it has them."""
-        self.state.add_capture(CaptureRow.from_ref(ref, self.state.run_id))
-
-
-def capture_index(crawler: Any) -> StateCaptureIndex:
-    """Factory for ARCHIVER_WARC_CAPTURE_INDEX (`archiver.state.store:capture_index`): revisits across runs."""
-    from scrapy.utils.conf import build_component_list
-    from scrapy.utils.misc import load_object
-
-    extensions = build_component_list(crawler.settings.getwithbase("EXTENSIONS"))
-    if not any(issubclass(load_object(path), StateExtension) for path in extensions if isinstance(path, str)):
-        raise ValueError("ARCHIVER_WARC_CAPTURE_INDEX names the state, which needs StateExtension in EXTENSIONS")
-    return StateCaptureIndex(crawler)
-
-
 def _claim_reason(prev: ArticleRow, run_id: str, now: float, recheck_after: float, depth: int) -> str:
     """Why an existing article is (or is not) fetched by this claim."""
     if prev.last_run_id == run_id:
@@ -877,80 +762,3 @@ def _failure(row: Sequence[Any]) -> FailureRow:
     r = list(row)
     r[8] = bool(r[8])
     return FailureRow(*r)
-
-
-def _read_holder(fd: int) -> dict[str, Any]:
-    """Who holds the lock, as the holder wrote it into the lock file."""
-    for _ in range(20):  # the holder may be between truncate and write
-        raw = os.pread(fd, 4096, 0)
-        if raw.strip():
-            try:
-                return dict(json.loads(raw))
-            except ValueError:
-                pass
-        time.sleep(0.01)
-    return {}
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the file to SCHEMA_VERSION, all pending migrations in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StateError(f"{path}: schema version {version} is newer than this archiver knows ({SCHEMA_VERSION})")
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            logger.info("state %s: migrated to schema version %d", path, number)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _refusal_already_logged(record: logging.LogRecord) -> bool:
-    """asyncio log filter: Scrapy hands a refused start to asyncio, which would print StateLocked again, traceback
-    and all, as "Task exception was never retrieved"; the one error line above says it (exit status stays 1)."""
-    return not (record.exc_info and isinstance(record.exc_info[1], StateLocked))
-
-
-class StateExtension:
-    """Takes the output folder's run lock before the crawl starts and records the run in the state.
-
-    A second run on a locked folder refuses: `from_crawler` raises `StateLocked`, so `scrapy crawl` logs
-    the holder and exits with status 1 before anything is fetched or written.
-    """
-
-    def __init__(self, crawler: Any, state: State, run_id: str) -> None:
-        self.crawler = crawler
-        self.state = state
-        self.run_id = run_id
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> StateExtension:
-        from scrapy import signals
-
-        state = State.from_settings(crawler.settings)
-        run_id = run_id_for(crawler.settings, crawler.spidercls.name)
-        try:
-            state.acquire_run_lock(run_id)
-        except StateLocked as exc:
-            logger.error("%s", exc)
-            logging.getLogger("asyncio").addFilter(_refusal_already_logged)
-            state.close()
-            raise
-        dead = state.start_run(run_id, time.time())
-        for other in dead:
-            logger.warning("run %s on this output never finished (killed?): its unfinished work is redone", other)
-        ext = cls(crawler, state, run_id)
-        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
-        # engine_stopped comes after spider_closed, so components may still write in spider_closed.
-        crawler.signals.connect(state.close, signal=signals.engine_stopped, weak=False)
-        return ext
-
-    def spider_closed(self, spider: Any, reason: str) -> None:
-        """Record the run's outcome and stats."""
-        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        self.state.finish_run(self.run_id, time.time(), reason, stats)

@@ -6,6 +6,8 @@ Every time here is a controlled clock (`now=` arguments), never a sleep.
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -330,3 +332,55 @@ def test_schedule_command_shows_what_falls_due_and_whether_the_budget_keeps_up(t
         [*cmd[:-1], f"ARCHIVER_OUTPUT_DIR={tmp_path / 'none'}"], cwd=ROOT, capture_output=True, text=True
     )
     assert missing.returncode == 1 and "no state at" in missing.stderr
+
+
+# --- a real crawl: the budget, the report, new dumps first ---
+
+
+def test_a_crawl_rechecks_within_its_budget_and_reports_what_waits(standin, tmp_path: Path) -> None:
+    from crawl_support import run_crawl
+
+    by_id = {r.entry.article_id: Path(r.path) for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw}
+    ids = sorted(by_id)[:10]
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    for aid in ids[:6]:
+        shutil.copy(by_id[aid], folder / f"{aid}.md")
+    lean = {"refs_depth": "0", "media": "0"}
+    out = tmp_path / "out"
+    one = run_crawl(out, standin, folder, args=lean)
+    assert one.returncode == 0 and one.report()["rechecks"]["planned"] == 0
+    with State.open(out / "state.sqlite3") as state:  # 400 days pass: every archived article is due
+        assert {state.get_article(a).tier for a in ids[:6]} == {4}  # DW articles of 2020: the oldest step
+        state._query(
+            "UPDATE articles SET next_check = next_check - ?, last_checked = last_checked - ?", (400 * DAY,) * 2
+        )
+    for aid in ids[6:]:  # and new dumps arrive
+        shutil.copy(by_id[aid], folder / f"{aid}.md")
+    two = run_crawl(out, standin, folder, args=lean, settings={"ARCHIVER_RECHECK_BUDGET": "2"})
+    assert two.returncode == 0, two.log[-3000:]
+    assert {i["article_id"] for i in two.items()} == set(ids[6:])  # every new article, whatever the budget
+    r = two.report()["rechecks"]
+    assert (r["due"], r["planned"], r["done"], r["skipped_budget"]) == (6, 2, 2, 4)
+    assert 310 * DAY < r["oldest_overdue_seconds"] < 311 * DAY and r["overdue_over"]["1w"] == 4
+    assert "rechecks 2/2 done, 4 skipped for budget (oldest overdue 310d" in two.log
+    three = run_crawl(out, standin, folder, args=lean, settings={"ARCHIVER_RECHECK_BUDGET": "10"})
+    r = three.report()["rechecks"]
+    assert (r["due"], r["planned"], r["done"], r["skipped_budget"]) == (4, 4, 4, 0)  # the rest, one run later
+    assert three.items() == []  # nothing changed at the stand-in: no new versions
+
+
+def test_the_progress_line_counts_rechecks(caplog: pytest.LogCaptureFixture) -> None:
+    from archiver.run.report import RunReport
+
+    caplog.set_level(logging.INFO, logger="archiver.run.report")
+    crawler = get_crawler(settings_dict={"ARCHIVER_PROGRESS_INTERVAL": 0})
+    report = RunReport(crawler)
+    report.log_progress()
+    assert (
+        "progress: dumps read 0" in caplog.text and "rechecks" not in caplog.text
+    )  # a run without rechecks due says nothing of them
+    for key, value in {"planned": 40, "done": 3, "skipped_budget": 7, "oldest_overdue": 2 * DAY + 3 * HOUR}.items():
+        crawler.stats.set_value(f"archiver/rechecks/{key}", value)
+    report.log_progress()
+    assert "rechecks 3/40 done, 7 skipped for budget (oldest overdue 2d 3h)" in caplog.text

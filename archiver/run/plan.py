@@ -7,6 +7,7 @@ work for the next run, and memory does not grow with the corpus or the history.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from archiver.state.store import ARCHIVED, CLAIMED, FAILED, RECHECK, State
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 UNCHANGED_DUMP = "unchanged since an earlier run"
+CLAIM_BATCH = 500  # recheck claims committed together
 
 
 def parse_bool(value: str | bool) -> bool:
@@ -230,12 +232,19 @@ class RunPlan:
                 state.recheck_candidates(now, self.budget),
                 key=lambda r: lateness(now, r.next_check, r.last_checked, r.tier),
             )[: self.budget]
-        for row in rows:
-            claim = state.claim_article(row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after)
-            if claim.fetch:
-                job = ArticleJob(row.article_id, row.kind or "article", row.page_url, recheck=True, depth=row.depth)
-                state.put_job(row.article_id, job.to_json(), self.run_id)
-                n += 1
+        pending = iter(rows)
+        while batch := list(itertools.islice(pending, CLAIM_BATCH)):
+            with state.transaction():  # one commit per batch of claims, not per claim
+                for row in batch:
+                    claim = state.claim_article(
+                        row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after
+                    )
+                    if claim.fetch:
+                        job = ArticleJob(
+                            row.article_id, row.kind or "article", row.page_url, recheck=True, depth=row.depth
+                        )
+                        state.put_job(row.article_id, job.to_json(), self.run_id, now)
+                        n += 1
         self.planned += n
         self.stats.set_value("archiver/articles/rechecks", n)
         self.stats.set_value("archiver/rechecks/due", due)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scrapy.settings import BaseSettings
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from archiver.run.schedule import DEFAULT_BUDGET, DEFAULT_SCHEDULE, RecheckPolicy, Schedule, parse_duration
 
@@ -153,8 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ARCHIVER_RECHECK_AFTER",
         None,
-        "When set (any value at any priority, e.g. `-s`), one fixed interval in seconds for every article instead of "
-        "the schedule, and no budget unless `ARCHIVER_RECHECK_BUDGET` is set too (0 = recheck everything now).",
+        "When set (a settings module, `custom_settings`, `-s`), one fixed interval in seconds for every article "
+        "instead of the schedule, and no budget unless `ARCHIVER_RECHECK_BUDGET` is set too (0 = recheck all now).",
     ),
     Setting(
         "ARCHIVER_RECHECK_BUDGET",
@@ -239,15 +239,20 @@ def load_factory(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _set(settings: BaseSettings, name: str) -> Any:
-    """The value of a setting whose default None means "not set" (an empty string from `-s NAME=` too)."""
-    value = get(settings, name)
+def given(settings: BaseSettings, name: str) -> Any:
+    """The value of a setting the user gave: at priority `project` or above (a settings module, a spider's
+    `custom_settings`, `-s`, scrapyd's `setting=`) and not empty; None otherwise. Defaults (the registry's, Scrapy's,
+    an add-on's or a command's, all below `project`) do not count, and `-s NAME=` unsets a settings module's value."""
+    priority = settings.getpriority(name)
+    if priority is None or priority < SETTINGS_PRIORITIES["project"]:
+        return None
+    value = settings.get(name)
     return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
 def recheck_policy(settings: BaseSettings) -> RecheckPolicy:
     """The schedule of `ARCHIVER_RECHECK_SCHEDULE`, or the fixed interval of `ARCHIVER_RECHECK_AFTER` when set."""
-    fixed = _set(settings, "ARCHIVER_RECHECK_AFTER")
+    fixed = given(settings, "ARCHIVER_RECHECK_AFTER")
     steps = get(settings, "ARCHIVER_RECHECK_SCHEDULE")
     return RecheckPolicy(
         schedule=Schedule.parse(steps),
@@ -257,9 +262,9 @@ def recheck_policy(settings: BaseSettings) -> RecheckPolicy:
 
 def recheck_budget(settings: BaseSettings) -> int | None:
     """Scheduled rechecks one run may claim (None = no limit): see ARCHIVER_RECHECK_BUDGET."""
-    budget = _set(settings, "ARCHIVER_RECHECK_BUDGET")
+    budget = given(settings, "ARCHIVER_RECHECK_BUDGET")
     if budget is None:
-        return None if _set(settings, "ARCHIVER_RECHECK_AFTER") is not None else DEFAULT_BUDGET
+        return None if given(settings, "ARCHIVER_RECHECK_AFTER") is not None else DEFAULT_BUDGET
     n = int(budget)
     if n < 0:
         raise ValueError(f"ARCHIVER_RECHECK_BUDGET must be 0 (no limit) or more, not {budget!r}")

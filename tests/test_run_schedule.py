@@ -5,12 +5,8 @@ Every time here is a controlled clock (`now=` arguments), never a sleep.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -131,10 +127,20 @@ def test_settings_decide_fixed_or_schedule_and_the_budget() -> None:
         config.recheck_budget(crawler(ARCHIVER_RECHECK_BUDGET="-1"))
 
 
-def test_the_default_profile_leaves_the_schedule_on() -> None:
-    from settings import default as profile
+def test_set_means_given_at_project_priority_or_above_not_a_default() -> None:
+    from scrapy.settings import Settings
 
-    assert profile.ARCHIVER_RECHECK_AFTER is None and profile.ARCHIVER_RECHECK_BUDGET is None
+    profile = Settings()
+    profile.setmodule("settings.default", priority="project")  # what `scrapy crawl` in this project reads
+    assert config.recheck_policy(profile).fixed is None and config.recheck_budget(profile) == DEFAULT_BUDGET
+    profile.set("ARCHIVER_RECHECK_AFTER", 600, priority="addon")  # an add-on's default is no user's choice
+    assert config.recheck_policy(profile).fixed is None
+    for priority in ("project", "spider", "cmdline"):  # a settings module, custom_settings, -s / scrapyd
+        settings = Settings()
+        settings.set("ARCHIVER_RECHECK_AFTER", "600", priority=priority)
+        assert config.recheck_policy(settings).fixed == 600 and config.recheck_budget(settings) is None
+    settings.set("ARCHIVER_RECHECK_AFTER", "", priority="cmdline")  # `-s ARCHIVER_RECHECK_AFTER=`: unset again
+    assert config.recheck_policy(settings).fixed is None
 
 
 # --- the state: next checks where articles are finished, the due index ---
@@ -236,9 +242,13 @@ def test_due_rechecks_come_most_overdue_first_with_a_fixed_interval_too(st: Stat
 # --- the run plan: budget, order, accounting ---
 
 
+STATE_EXTENSION = {"archiver.state.store.StateExtension": 10}  # the state's edge: run lock, run record
+
+
 def plan_for(tmp_path: Path, run_id: str, **settings) -> RunPlan:
-    values = {"ARCHIVER_OUTPUT_DIR": str(tmp_path / "out"), "ARCHIVER_RUN_ID": run_id} | settings
-    return RunPlan.for_crawler(get_crawler(settings_dict=values))
+    """The plan of a run on `tmp_path/out`, its state opened (and locked) by the StateExtension."""
+    values = {"ARCHIVER_OUTPUT_DIR": str(tmp_path / "out"), "ARCHIVER_RUN_ID": run_id, "EXTENSIONS": STATE_EXTENSION}
+    return RunPlan(get_crawler(settings_dict=values | settings))
 
 
 def seed(state: State, n_young: int, n_old: int, now: float) -> None:
@@ -263,6 +273,7 @@ def test_the_budget_caps_a_run_and_nothing_is_lost_only_delayed(tmp_path: Path) 
 
     for aid in (1, 2, 3, 4):  # the run fetches them
         plan.state.finish_article(aid, ARCHIVED, "run-1", later, changed=False)
+    plan.state.close()  # the run ends: its lock goes
     checked: list[list[int]] = []
     for run in range(2, 5):  # later runs take what waited, in budgets of 4, until nothing is due
         plan = plan_for(tmp_path, f"run-{run}", ARCHIVER_RECHECK_BUDGET="4")
@@ -272,6 +283,7 @@ def test_the_budget_caps_a_run_and_nothing_is_lost_only_delayed(tmp_path: Path) 
         checked.append([j.article_id for j in jobs])
         for job in jobs:
             plan.state.finish_article(job.article_id, ARCHIVED, f"run-{run}", later + run, changed=False)
+        plan.state.close()
     assert checked == [[5, 1001, 1002, 1003], [1004, 1005], []]  # each once, none lost
     assert plan.stats.get_value("archiver/rechecks/skipped_budget") == 0
 
@@ -296,42 +308,6 @@ def test_without_a_budget_an_explicit_recheck_after_rechecks_everything_due(tmp_
     assert plan.budget is None
     assert plan.plan_rechecks(now=T0 + 1) == 703
     assert plan.stats.get_value("archiver/rechecks/skipped_budget") == 0
-
-
-# --- scrapy schedule ---
-
-
-def test_schedule_command_shows_what_falls_due_and_whether_the_budget_keeps_up(tmp_path: Path) -> None:
-    now = time.time()
-    path = tmp_path / "out" / "state.sqlite3"
-    with State.open(path) as state:
-        for aid, age in ((1, 2 * HOUR), (2, 3 * DAY), (3, 10 * DAY), (4, 3 * YEAR)):
-            archive(state, aid, now, published=now - age)
-        archive(state, 5, now - 200 * DAY, published=now - 3 * YEAR)  # 110 days overdue
-    cmd = [sys.executable, "-m", "scrapy", "schedule", "-s", f"ARCHIVER_OUTPUT_DIR={tmp_path / 'out'}"]
-    out = subprocess.run([*cmd, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    o = json.loads(out.stdout)
-    assert o["archived"] == 5 and o["due"] == {"now": 1, "1h": 2, "1d": 4, "1w": 4}
-    assert 110 * DAY <= o["oldest_overdue_seconds"] < 110 * DAY + 60
-    assert [s["articles"] for s in o["steps"]] == [1, 1, 1, 0, 2]
-    assert o["rechecks_per_day"] == round(24 + 4 + 1 + 2 / 90, 1) and o["rechecks_per_run"] == round(
-        o["rechecks_per_day"] / 24, 1
-    )
-    assert o["budget"] == DEFAULT_BUDGET and o["budget_keeps_up"]
-    text = subprocess.run(
-        [*cmd, "-s", "ARCHIVER_RECHECK_BUDGET=1"], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert "due within 1 hour: 2, 1 day: 4, 1 week: 4" in text.stdout
-    assert "oldest overdue 110d" in text.stdout and "the budget is too small" in text.stdout
-    fixed = subprocess.run(
-        [*cmd, "--json", "-s", "ARCHIVER_RECHECK_AFTER=86400"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert json.loads(fixed.stdout)["due"]["now"] == 1 and json.loads(fixed.stdout)["fixed_interval"] == DAY
-    missing = subprocess.run(
-        [*cmd[:-1], f"ARCHIVER_OUTPUT_DIR={tmp_path / 'none'}"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert missing.returncode == 1 and "no state at" in missing.stderr
 
 
 # --- a real crawl: the budget, the report, new dumps first ---

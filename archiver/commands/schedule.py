@@ -95,7 +95,8 @@ class Command(ScrapyCommand):
             "Read the output folder's state and show the rechecks due now and within an hour, a day and a week, "
             "the archived articles and rechecks per day by age step of ARCHIVER_RECHECK_SCHEDULE (or the fixed "
             "ARCHIVER_RECHECK_AFTER), and whether ARCHIVER_RECHECK_BUDGET keeps up with runs every --every. "
-            "The state is only read. Exit status 1 when there is no state."
+            "Nothing is fetched or claimed (an older state file is first migrated, as a run would). Exit status 1 "
+            "when there is no state."
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:

@@ -95,12 +95,15 @@ class Schedule:
         items = [s for s in value.split(",") if s.strip()] if isinstance(value, str) else list(value)
         steps: list[Step] = []
         for item in items:
+            pair = item.split(":") if isinstance(item, str) else list(item)
+            if len(pair) != 2:
+                raise ValueError(f"{name}: bad step {item!r}: write age:interval, e.g. 7d:6h")
+            age, interval = pair
             try:
-                age, interval = item.split(":") if isinstance(item, str) else item
                 older = isinstance(age, str) and age.strip() == OLDER
                 step = Step(float("inf") if older else parse_duration(age), parse_duration(interval))
             except ValueError as exc:
-                raise ValueError(f"{name}: bad step {item!r}: write age:interval, e.g. 7d:6h ({exc})") from None
+                raise ValueError(f"{name}: bad step {item!r}: {exc}") from None
             if step.interval <= 0:
                 raise ValueError(f"{name}: bad step {item!r}: the interval must be more than 0")
             if steps and step.age <= steps[-1].age:

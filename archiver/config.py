@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scrapy.settings import BaseSettings
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+
+from archiver.run.schedule import DEFAULT_BUDGET, DEFAULT_SCHEDULE, RecheckPolicy, Schedule, parse_duration
 
 DW_HOSTS = ("www.dw.com", "api.dw.com", "static.dw.com")
 
@@ -142,9 +144,23 @@ SETTINGS: tuple[Setting, ...] = (
     # --- state and re-runs ---
     Setting("ARCHIVER_STATE_PATH", None, "SQLite state file; default `<output>/state.sqlite3`."),
     Setting(
+        "ARCHIVER_RECHECK_SCHEDULE",
+        list(DEFAULT_SCHEDULE),
+        "`age:interval` steps (`s m h d w y`; last `*:` = older): how often an article of that age (from publication, "
+        "else first capture) is checked again; an edit brings it back to the shortest interval for the first step's "
+        "age (docs/periodic.md).",
+    ),
+    Setting(
         "ARCHIVER_RECHECK_AFTER",
-        86400,
-        "Seconds before an archived article is checked again (0 = recheck now).",
+        None,
+        "When set (a settings module, `custom_settings`, `-s`), one fixed interval in seconds for every article "
+        "instead of the schedule, and no budget unless `ARCHIVER_RECHECK_BUDGET` is set too (0 = recheck all now).",
+    ),
+    Setting(
+        "ARCHIVER_RECHECK_BUDGET",
+        None,
+        f"Scheduled rechecks per run, most overdue first (new articles and retries never count); unset: "
+        f"{DEFAULT_BUDGET} with the schedule, no limit with `ARCHIVER_RECHECK_AFTER`; 0 = no limit.",
     ),
     Setting(
         "ARCHIVER_STATE_SYNCHRONOUS",
@@ -221,6 +237,38 @@ def load_factory(path: str) -> Any:
     """The object a factory setting names, as `module:name` or `module.name`."""
     module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
     return getattr(importlib.import_module(module), name)
+
+
+def given(settings: BaseSettings, name: str) -> Any:
+    """The value of a setting the user gave: at priority `project` or above (a settings module, a spider's
+    `custom_settings`, `-s`, scrapyd's `setting=`) and not empty; None otherwise. Defaults (the registry's, Scrapy's,
+    an add-on's or a command's, all below `project`) do not count, and `-s NAME=` unsets a settings module's value."""
+    priority = settings.getpriority(name)
+    if priority is None or priority < SETTINGS_PRIORITIES["project"]:
+        return None
+    value = settings.get(name)
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def recheck_policy(settings: BaseSettings) -> RecheckPolicy:
+    """The schedule of `ARCHIVER_RECHECK_SCHEDULE`, or the fixed interval of `ARCHIVER_RECHECK_AFTER` when set."""
+    fixed = given(settings, "ARCHIVER_RECHECK_AFTER")
+    steps = get(settings, "ARCHIVER_RECHECK_SCHEDULE")
+    return RecheckPolicy(
+        schedule=Schedule.parse(steps),
+        fixed=None if fixed is None else parse_duration(fixed),
+    )
+
+
+def recheck_budget(settings: BaseSettings) -> int | None:
+    """Scheduled rechecks one run may claim (None = no limit): see ARCHIVER_RECHECK_BUDGET."""
+    budget = given(settings, "ARCHIVER_RECHECK_BUDGET")
+    if budget is None:
+        return None if given(settings, "ARCHIVER_RECHECK_AFTER") is not None else DEFAULT_BUDGET
+    n = int(budget)
+    if n < 0:
+        raise ValueError(f"ARCHIVER_RECHECK_BUDGET must be 0 (no limit) or more, not {budget!r}")
+    return n or None
 
 
 def output_dir(settings: BaseSettings) -> Path:

@@ -3,7 +3,7 @@
 #
 # Usage: archiver-run.sh MIRROR... [-- SCRAPY_ARGS...]
 #   MIRROR       a git clone of a dumps repository (e.g. NodeBE4/news-beyond-wall), pulled before the crawl
-#   SCRAPY_ARGS  passed on to `scrapy crawl feeddump`, e.g. -s ARCHIVER_RECHECK_AFTER=43200
+#   SCRAPY_ARGS  passed on to `scrapy crawl feeddump`, e.g. -s ARCHIVER_RECHECK_BUDGET=5000
 #
 # Environment (all optional):
 #   ARCHIVER_PROJECT  folder with scrapy.cfg (default: the folder above this script)

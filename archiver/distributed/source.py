@@ -198,5 +198,6 @@ class RedisJobSource:
 def reference_claims(crawler: Any) -> Callable[[int], bool]:
     """`claim(article_id) -> bool`: True only for the first worker claiming a cited article per recheck period."""
     queue = JobQueue(client(crawler.settings), keys(crawler.settings))
-    ttl = float(config.get(crawler.settings, "ARCHIVER_RECHECK_AFTER"))
+    policy = config.recheck_policy(crawler.settings)  # a fixed interval, else the schedule's shortest one
+    ttl = policy.fixed if policy.fixed is not None else policy.schedule.shortest
     return lambda article_id: queue.claim_reference(article_id, ttl)

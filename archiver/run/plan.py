@@ -7,6 +7,7 @@ work for the next run, and memory does not grow with the corpus or the history.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -20,11 +21,13 @@ from archiver.dw.dumps import FeedEntry
 from archiver.items.model import ArticleItem
 from archiver.items.storage import items_file, written_ids
 from archiver.run.jobs import ArticleJob, feed_ref, job_from_entry
-from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State
+from archiver.run.schedule import DAY, HOUR, WEEK, lateness
+from archiver.state.store import ARCHIVED, CLAIMED, FAILED, RECHECK, State
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 UNCHANGED_DUMP = "unchanged since an earlier run"
+CLAIM_BATCH = 500  # recheck claims committed together
 
 
 def parse_bool(value: str | bool) -> bool:
@@ -50,6 +53,15 @@ def parse_time(value: str | None) -> datetime | None:
 PERMANENT_REASONS = ("HTTP 410", "out of scope", "too large")
 
 
+def epoch(value: str | None) -> float | None:
+    """An item's ISO date-time (`published`) as epoch seconds (UTC when it names no zone), None if unreadable."""
+    try:
+        parsed = parse_time(value)
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed else None
+
+
 def needs_retry(item: ArticleItem) -> bool:
     """Whether a later run should fetch the article again: failed, or partial for a passing reason."""
     if item.status == "failed":
@@ -72,7 +84,9 @@ class RunPlan:
         self.crawler = crawler
         settings = crawler.settings
         self.run_id: str = settings["ARCHIVER_RUN_ID"]
-        self.recheck_after = float(config.get(settings, "ARCHIVER_RECHECK_AFTER"))
+        self.policy = config.recheck_policy(settings)
+        self.recheck_after = self.policy.fixed  # None: each article's next check comes from the schedule
+        self.budget = config.recheck_budget(settings)  # scheduled rechecks per run (None = no limit)
         self.output_dir = config.output_dir(settings)
         factory = config.get(settings, "ARCHIVER_REFERENCE_CLAIMS")
         self.shared_claim: Callable[[int], bool] | None = config.load_factory(factory)(crawler) if factory else None
@@ -136,6 +150,8 @@ class RunPlan:
             state.put_job(entry.article_id, job_from_entry(entry).to_json(), self.run_id)
             self.planned += 1
             outcome, reason = "read", None
+            if claim.reason == RECHECK:
+                self.stats.inc_value("archiver/rechecks/named_by_dumps")
         elif claim.duplicate:
             state.add_job_feed(entry.article_id, feed_ref(entry))
             outcome, reason = "duplicate", f"article {entry.article_id} already named in this run"
@@ -198,27 +214,65 @@ class RunPlan:
         self.stats.set_value("archiver/articles/recovered_from_items", recovered)
         return n
 
-    def plan_rechecks(self) -> int:
-        """Claim the archived articles whose recheck time has come, whether or not a dump names them."""
-        state, now, n = self.state, time.time(), 0
-        for row in list(state.due_rechecks(now, recheck_after=self.recheck_after)):
-            claim = state.claim_article(row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after)
-            if claim.fetch:
-                job = ArticleJob(row.article_id, row.kind or "article", row.page_url, recheck=True, depth=row.depth)
-                state.put_job(row.article_id, job.to_json(), self.run_id)
-                n += 1
+    def plan_rechecks(self, now: float | None = None) -> int:
+        """Claim the archived articles whose recheck time has come, whether or not a dump names them.
+
+        Called after the retries and the dumps, so those always come first. Up to the budget, most overdue first
+        (in units of each article's own interval, young before old); the rest stay due for the next run.
+        """
+        state, n = self.state, 0
+        now = time.time() if now is None else now
+        due, _ = state.count_due(now, recheck_after=self.recheck_after)
+        if self.budget is None:
+            rows: Iterator[Any] | list[Any] = state.due_rechecks(now, recheck_after=self.recheck_after)
+        elif self.recheck_after is not None:  # one interval for all: most overdue first is the index order
+            rows = list(state.due_rechecks(now, self.budget, recheck_after=self.recheck_after))
+        else:
+            rows = sorted(
+                state.recheck_candidates(now, self.budget),
+                key=lambda r: lateness(now, r.next_check, r.last_checked, r.tier),
+            )[: self.budget]
+        pending = iter(rows)
+        while batch := list(itertools.islice(pending, CLAIM_BATCH)):
+            with state.transaction():  # one commit per batch of claims, not per claim
+                for row in batch:
+                    claim = state.claim_article(
+                        row.article_id, run_id=self.run_id, now=now, recheck_after=self.recheck_after
+                    )
+                    if claim.fetch:
+                        job = ArticleJob(
+                            row.article_id, row.kind or "article", row.page_url, recheck=True, depth=row.depth
+                        )
+                        state.put_job(row.article_id, job.to_json(), self.run_id, now)
+                        n += 1
         self.planned += n
         self.stats.set_value("archiver/articles/rechecks", n)
+        self.stats.set_value("archiver/rechecks/due", due)
+        self.stats.set_value("archiver/rechecks/planned", n)
+        self.record_overdue(now)
         return n
+
+    def record_overdue(self, now: float) -> None:
+        """Stats of the rechecks still due once the run is planned (over the budget): how many, and how late."""
+        state, after = self.state, self.recheck_after
+        left, first = state.count_due(now, recheck_after=after)
+        self.stats.set_value("archiver/rechecks/skipped_budget", left)
+        self.stats.set_value("archiver/rechecks/oldest_overdue", round(now - first, 1) if first is not None else 0.0)
+        for label, late in (("1h", HOUR), ("1d", DAY), ("1w", WEEK)):
+            self.stats.set_value(
+                f"archiver/rechecks/overdue_over_{label}", state.count_due(now - late, recheck_after=after)[0]
+            )
 
     def reading_done(self) -> None:
         """All dumps are read: the number of articles to fetch is known."""
         self.stats.set_value("archiver/articles/planned", self.planned)
 
     def jobs(self) -> Iterator[ArticleJob]:
-        """The jobs this run claimed, in id order, read from the state a page at a time."""
-        for text in self.state.run_jobs(self.run_id):
-            yield ArticleJob.from_json(text)
+        """The jobs this run claimed, read from the state a page at a time: new articles and retries first, then
+        the scheduled rechecks (each part in id order), so rechecks never hold up what the dumps brought."""
+        for recheck in (False, True):
+            for text in self.state.run_jobs(self.run_id, recheck=recheck):
+                yield ArticleJob.from_json(text)
 
     # --- per article ---
 
@@ -245,6 +299,8 @@ class RunPlan:
         """Whether the item is emitted (not for a recheck that found nothing new); commit what is not."""
         changed = content_changed(item)
         group = "references" if item.kind == "reference" else "articles"
+        if recheck:
+            self.stats.inc_value("archiver/rechecks/done")
         if recheck and item.status != "failed" and not changed:
             self._commit(item, changed)
             self.stats.inc_value(f"archiver/{group}/unchanged")
@@ -267,13 +323,14 @@ class RunPlan:
         errors = [f"{e.url}: {e.reason}" for e in item.errors]
         now = time.time()
         finish = (item.article_id, status, self.run_id, now, self.recheck_after, errors)
+        published = epoch(item.published)
         try:
-            self.state.finish_article(*finish, changed=changed)
+            self.state.finish_article(*finish, changed=changed, published=published)
         except KeyError:  # a job claimed elsewhere (a distributed feeder): record the claim, then the outcome
             self.state.claim_article(
                 item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
                 run_id=self.run_id, now=now, recheck_after=self.recheck_after,
             )  # fmt: skip
-            self.state.finish_article(*finish, changed=changed)
+            self.state.finish_article(*finish, changed=changed, published=published)
         if status == ARCHIVED:
             self.state.delete_job(item.article_id)

@@ -17,6 +17,7 @@ from twisted.internet import task
 
 from archiver import config, signals
 from archiver.items.model import ArticleItem
+from archiver.run.schedule import format_span
 from archiver.timefmt import now_iso
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ class Tally:
     def done(self) -> int:
         """Articles finished, whatever their outcome."""
         return self.complete + self.partial + self.failed + self.unchanged
+
+
+def recheck_text(r: dict[str, Any]) -> str:
+    """The rechecks of a report in a few words, for the summary and the progress line."""
+    text = f"rechecks {r['done']}/{r['planned']} done, {r['skipped_budget']} skipped for budget"
+    if r["skipped_budget"]:
+        text += f" (oldest overdue {format_span(r['oldest_overdue_seconds'])})"
+    return text
 
 
 def short_reason(reason: str) -> str:
@@ -140,6 +149,24 @@ class RunReport:
     def planned(self) -> int:
         return int(self.crawler.stats.get_value("archiver/articles/planned", 0) or 0)
 
+    def rechecks(self) -> dict[str, Any]:
+        """Scheduled rechecks: due when planned, planned (within the budget), done, left over the budget and how
+        late those are (seconds of the oldest, and how many are late by over an hour, a day, a week)."""
+        stats = self.crawler.stats
+
+        def value(key: str) -> Any:
+            return stats.get_value(f"archiver/rechecks/{key}", 0) or 0
+
+        return {
+            "due": value("due"),
+            "planned": value("planned"),
+            "done": value("done"),
+            "named_by_dumps": value("named_by_dumps"),
+            "skipped_budget": value("skipped_budget"),
+            "oldest_overdue_seconds": value("oldest_overdue"),
+            "overdue_over": {label: value(f"overdue_over_{label}") for label in ("1h", "1d", "1w")},
+        }
+
     def log_progress(self) -> None:
         """One progress line: dumps read, articles done of planned, rate and ETA."""
         done, planned = self.articles.done, self.planned()
@@ -150,6 +177,9 @@ class RunReport:
             f"dumps read {sum(self.dumps.values())}, articles {done}/{planned or '?'}, "
             f"references {self.references.done}, {rate:.1f} articles/min, ETA {eta:.0f}s"
         )
+        r = self.rechecks()
+        if r["planned"] or r["skipped_budget"]:
+            line += f", {recheck_text(r)}"
         if self.tty and planned:
             width = 30
             filled = int(width * done / planned)
@@ -186,6 +216,7 @@ class RunReport:
                 "files": self.dump_files,
             },
             "articles": {"planned": self.planned(), **tally(self.articles)},
+            "rechecks": self.rechecks(),
             "references": tally(self.references),
             "images": dict(self.images),
             "bytes": stats.get_value("downloader/response_bytes", 0),
@@ -207,11 +238,13 @@ class RunReport:
             f" {a.get('unchanged', 0)} unchanged of {a['planned']} planned",
             f"  references: {r['complete']} complete, {r['partial']} partial, {r['failed']} failed,"
             f" {r.get('unchanged', 0)} unchanged",
+            f"  {recheck_text(report['rechecks'])}" if "rechecks" in report else "",
             f"  images: {report['images'].get('archived', 0)} archived, {report['images'].get('failed', 0)} failed",
             f"  bytes: {report['bytes']}, items written: {report['items_written']}",
             f"  WARC files: {len(report['warc_files'])}, failing checks: "
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",
         ]
+        lines = [line for line in lines if line]
         if report["failures"] or d["failed"] or d["skipped"]:
             lines.append(f"  failures and skipped dumps are listed in {path}")
         lines.append(f"  report: {path}")

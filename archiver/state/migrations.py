@@ -51,6 +51,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             article_id INTEGER PRIMARY KEY, job TEXT NOT NULL, run_id TEXT, queued REAL)""",
         "CREATE INDEX jobs_run ON jobs (run_id, article_id)",
     ),
+    (  # 4: the recheck schedule: publication time, age step of the next check, the last change a recheck found
+        "ALTER TABLE articles ADD COLUMN published REAL",
+        "ALTER TABLE articles ADD COLUMN tier INTEGER",
+        "ALTER TABLE articles ADD COLUMN last_change REAL",
+        "ALTER TABLE articles ADD COLUMN last_change_kind TEXT",
+        "CREATE INDEX articles_due_tier ON articles (status, tier, next_check)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

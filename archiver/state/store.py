@@ -11,6 +11,8 @@ OS crash or power loss may roll back the last commits, and rolled-back work is f
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from archiver import config
+from archiver.run.schedule import CHANGE_KINDS, RecheckPolicy
 from archiver.state.errors import StateError
 from archiver.state.lock import RunLock
 from archiver.state.migrations import migrate
@@ -93,6 +96,10 @@ class ArticleRow:
     first_seen: float | None = None
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
+    published: float | None = None  # publication time (epoch), when an item gave it
+    tier: int | None = None  # age step (0 = youngest) of the schedule that set `next_check`
+    last_change: float | None = None  # when a recheck last found the article edited, restored or removed
+    last_change_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +191,9 @@ class Retry(NamedTuple):
 
 _ARTICLE_COLS = (
     "article_id, kind, page_url, api_url, status, first_archived, last_checked, next_check, version, "
-    "last_run_id, depth, via, first_seen, attempts, errors"
+    "last_run_id, depth, via, first_seen, attempts, errors, published, tier, last_change, last_change_kind"
 )
+_ERRORS = 14  # index of `errors` in _ARTICLE_COLS
 _CAPTURE_COLS = ", ".join(f'"{f.name}"' if f.name == "offset" else f.name for f in fields(CaptureRow))
 _CAPTURE_FIELDS = tuple(f.name for f in fields(CaptureRow))
 _INSERT_CAPTURE = f"INSERT INTO captures ({_CAPTURE_COLS}) VALUES ({', '.join('?' * len(_CAPTURE_FIELDS))})"
@@ -196,8 +204,8 @@ _DUMP_COLS = ", ".join(f.name for f in fields(DumpRow))
 def _article(row: Sequence[Any] | None) -> ArticleRow | None:
     if row is None:
         return None
-    *head, errors = row
-    return ArticleRow(*head, errors=json.loads(errors) if errors else [])
+    errors = row[_ERRORS]
+    return ArticleRow(*row[:_ERRORS], json.loads(errors) if errors else [], *row[_ERRORS + 1 :])
 
 
 class State:
@@ -209,11 +217,13 @@ class State:
         path: Path,
         lock_path: Path,
         retry: RetryPolicy,
+        recheck: RecheckPolicy | None = None,
     ) -> None:
         self._conn = conn
         self.path = path
         self.lock_path = lock_path
         self.retry = retry
+        self.recheck = recheck or RecheckPolicy()  # when a finished article is checked again
         self.run_id: str | None = None  # the run started here; its own claims are not orphans
         self._mutex = threading.RLock()
         self.run_lock = RunLock(lock_path)
@@ -229,6 +239,7 @@ class State:
         lock_path: str | os.PathLike[str] | None = None,
         synchronous: str = "NORMAL",
         retry: RetryPolicy | None = None,
+        recheck: RecheckPolicy | None = None,
         busy_timeout: float = 30.0,
     ) -> State:
         """Open (create, migrate) the state file; the run lock defaults to `.lock` beside it."""
@@ -246,7 +257,7 @@ class State:
             conn.close()
             raise
         lock = Path(lock_path) if lock_path is not None else path.parent / ".lock"
-        return cls(conn, path, lock, retry or RetryPolicy())
+        return cls(conn, path, lock, retry or RetryPolicy(), recheck)
 
     @classmethod
     def for_crawler(cls, crawler: Any) -> State:
@@ -273,6 +284,7 @@ class State:
                 base=float(config.get(settings, "ARCHIVER_FAILURE_BACKOFF")),
                 cap=float(config.get(settings, "ARCHIVER_FAILURE_BACKOFF_MAX")),
             ),
+            recheck=config.recheck_policy(settings),
         )
 
     @property
@@ -452,13 +464,14 @@ class State:
         api_url: str | None = None,
         run_id: str,
         now: float,
-        recheck_after: float,
+        recheck_after: float | None = None,
         depth: int = 0,
         via: str | int | None = None,
     ) -> Claim:
         """Decide whether this run fetches the article, and if so mark it claimed by `run_id`.
 
-        Fetch: new, due for recheck, failed and due for retry, claimed by a run that never finished it
+        Fetch: new, due for recheck (its `next_check` has come, or with `recheck_after` (a fixed interval) it was
+        last checked that long ago), failed and due for retry, claimed by a run that never finished it
         (`resume`), or wanted at a smaller depth than it was archived at (`upgrade`). Skip: claimed in
         this run already (`duplicate`), archived and not due, failed and waiting, or given up.
         """
@@ -489,15 +502,19 @@ class State:
         status: str,
         run_id: str,
         now: float,
-        recheck_after: float,
+        recheck_after: float | None = None,
         errors: Iterable[str] = (),
         *,
         changed: bool = True,
+        published: float | None = None,
+        change_kind: str | None = None,
     ) -> ArticleRow:
         """Record the outcome of a claimed article: `archived` (a new version if `changed`) or `failed`.
 
-        A failed article is retried with backoff until `max_attempts`, then given up; one archived
-        before keeps its archived status and falls back to its normal recheck time instead.
+        The next check comes from the state's `recheck` policy (age from `published`, else from the first
+        capture; `change_kind` `edited`/`restored`/`removed` is what this check found), or `recheck_after`
+        seconds when given. A failed article is retried with backoff until `max_attempts`, then given up;
+        one archived before keeps its archived status and falls back to its normal recheck time instead.
         """
         if status not in (ARCHIVED, FAILED):
             raise ValueError(f"status must be {ARCHIVED!r} or {FAILED!r}, not {status!r}")
@@ -506,22 +523,35 @@ class State:
         errs = json.dumps(err_list, ensure_ascii=False) if err_list else None
         with self._tx() as c:
             row = c.execute(
-                "SELECT first_archived, attempts, version FROM articles WHERE article_id = ?", (aid,)
+                "SELECT first_archived, attempts, version, published, last_change, last_change_kind FROM articles "
+                "WHERE article_id = ?",
+                (aid,),
             ).fetchone()
             if row is None:
                 raise KeyError(f"article {aid} was never claimed")
-            first_archived, attempts, version = row
+            first_archived, attempts, version, known_published, last_change, last_kind = row
+            published = known_published if published is None else published
+            if change_kind in CHANGE_KINDS:
+                last_change, last_kind = now, change_kind
+            policy = self.recheck if recheck_after is None else RecheckPolicy(self.recheck.schedule, recheck_after)
+            plan = policy.decide(
+                published, first_archived if first_archived is not None else now, now, last_kind, last_change
+            )
             if status == ARCHIVED:
                 c.execute(
                     "UPDATE articles SET status = ?, version = ?, first_archived = coalesce(first_archived, ?), "
-                    "last_checked = ?, next_check = ?, attempts = 0, errors = ?, last_run_id = ? "
-                    "WHERE article_id = ?",
+                    "last_checked = ?, next_check = ?, tier = ?, published = ?, last_change = ?, "
+                    "last_change_kind = ?, attempts = 0, errors = ?, last_run_id = ? WHERE article_id = ?",
                     (
                         ARCHIVED,
                         version + 1 if changed or version == 0 else version,
                         now,
                         now,
-                        now + recheck_after,
+                        plan.next_check,
+                        plan.tier,
+                        published,
+                        last_change,
+                        last_kind,
                         errs,
                         run_id,
                         aid,
@@ -531,7 +561,7 @@ class State:
                 attempts += 1
                 if first_archived is not None:  # a failed recheck: keep the archived version
                     new_status = ARCHIVED
-                    wait = self.retry.delay(attempts) if attempts < self.retry.max_attempts else recheck_after
+                    wait = self.retry.delay(attempts) if attempts < self.retry.max_attempts else plan.interval
                     next_check: float | None = now + wait
                     if attempts >= self.retry.max_attempts:
                         attempts = 0
@@ -540,19 +570,61 @@ class State:
                 else:
                     new_status, next_check = FAILED, now + self.retry.delay(attempts)
                 c.execute(
-                    "UPDATE articles SET status = ?, attempts = ?, next_check = ?, errors = ?, last_run_id = ? "
-                    "WHERE article_id = ?",
-                    (new_status, attempts, next_check, errs, run_id, aid),
+                    "UPDATE articles SET status = ?, attempts = ?, next_check = ?, tier = ?, published = ?, "
+                    "errors = ?, last_run_id = ? WHERE article_id = ?",
+                    (new_status, attempts, next_check, plan.tier, published, errs, run_id, aid),
                 )
             return _article(c.execute(f"SELECT {_ARTICLE_COLS} FROM articles WHERE article_id = ?", (aid,)).fetchone())  # type: ignore[return-value]
 
     def due_rechecks(
         self, now: float, limit: int | None = None, *, recheck_after: float | None = None
     ) -> Iterator[ArticleRow]:
-        """Archived articles whose recheck time has come (or, with `recheck_after`, last checked that long ago)."""
-        cut = now - recheck_after if recheck_after is not None else None
-        where = "status = 'archived' AND (next_check <= :now OR last_checked <= :cut)"
-        yield from self._articles_where(where, {"now": now, "cut": cut}, limit)
+        """Archived articles whose recheck time has come (or, with `recheck_after`, last checked that long ago),
+        most overdue first; index range scans, one page at a time, so the caller may claim while iterating."""
+        due = self._keyset("status = 'archived' AND next_check <= :now", "next_check", {"now": now})
+        if recheck_after is not None:
+            late = self._keyset(_LATE, "last_checked", {"now": now, "cut": now - recheck_after})
+            # Each stream in the order of its due time: next_check (it is due by it), or last check + interval.
+            due = heapq.merge(
+                due, late, key=lambda r: r.next_check if r.next_check is not None and r.next_check <= now
+                else r.last_checked + recheck_after,
+            )  # fmt: skip
+        yield from itertools.islice(due, limit)
+
+    def recheck_candidates(self, now: float, per_tier: int) -> list[ArticleRow]:
+        """The `per_tier` most overdue archived articles of each age step (index lookups, one per step)."""
+        row = self._one(
+            "SELECT tier FROM articles WHERE status = 'archived' AND tier IS NOT NULL ORDER BY tier DESC LIMIT 1"
+        )
+        top = row[0] if row else None
+        rows: list[ArticleRow] = []
+        for tier in (*range((top if top is not None else -1) + 1), None):
+            cond = "tier IS NULL" if tier is None else "tier = :tier"
+            rows += self._articles_sql(
+                f"status = 'archived' AND {cond} AND next_check <= :now ORDER BY next_check LIMIT :n",
+                {"tier": tier, "now": now, "n": per_tier},
+            )
+        return rows
+
+    def count_due(self, when: float, *, recheck_after: float | None = None) -> tuple[int, float | None]:
+        """How many archived articles are due by `when`, and the earliest due time (index range counts)."""
+        n, first = self._one(
+            "SELECT count(*), min(next_check) FROM articles WHERE status = 'archived' AND next_check <= ?", (when,)
+        )
+        if recheck_after is not None:
+            more, oldest = self._one(
+                f"SELECT count(*), min(last_checked) FROM articles WHERE {_LATE}",
+                {"now": when, "cut": when - recheck_after},
+            )
+            n += more
+            if oldest is not None:
+                first = min(first if first is not None else float("inf"), oldest + recheck_after)
+        return int(n), first
+
+    def count_by_tier(self) -> dict[int | None, int]:
+        """Archived articles per age step of their next check (one pass over an index: for reports, not runs)."""
+        rows = self._query("SELECT tier, count(*) FROM articles WHERE status = 'archived' GROUP BY tier")
+        return {tier: int(n) for tier, n in rows}
 
     def due_retries(self, now: float, limit: int | None = None, *, run_id: str | None = None) -> Iterator[ArticleRow]:
         """Failed articles whose retry time has come, and claims of other runs never finished (to resume)."""
@@ -564,6 +636,20 @@ class State:
         if status is None:
             return int(self._one("SELECT count(*) FROM articles")[0])
         return int(self._one("SELECT count(*) FROM articles WHERE status = ?", (status,))[0])
+
+    def _articles_sql(self, tail: str, params: dict[str, Any]) -> list[ArticleRow]:
+        return [_article(r) for r in self._query(f"SELECT {_ARTICLE_COLS} FROM articles WHERE {tail}", params)]  # type: ignore[misc]
+
+    def _keyset(self, where: str, key: str, params: dict[str, Any]) -> Iterator[ArticleRow]:
+        """Rows matching `where` by (`key`, article id), one page at a time: an index range scan per page."""
+        after = ""
+        while True:
+            rows = self._articles_sql(f"{where}{after} ORDER BY {key}, article_id LIMIT {_PAGE}", params)
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            params = {**params, "k": getattr(rows[-1], key), "id": rows[-1].article_id}
+            after = f" AND ({key}, article_id) > (:k, :id)"
 
     def _articles_where(self, where: str, params: dict[str, Any], limit: int | None) -> Iterator[ArticleRow]:
         """Rows matching `where`, by article id, one page at a time (no cursor kept open across yields)."""
@@ -621,12 +707,13 @@ class State:
                 (json.dumps(job, ensure_ascii=False, separators=(",", ":")), int(article_id)),
             )
 
-    def run_jobs(self, run_id: str) -> Iterator[str]:
-        """The JSON of every job `run_id` holds, by article id, one page at a time."""
+    def run_jobs(self, run_id: str, *, recheck: bool | None = None) -> Iterator[str]:
+        """The JSON of every job `run_id` holds (only rechecks, or only the others), by article id, a page at a time."""
         last = -(2**63)
+        which = "" if recheck is None else f"AND json_extract(job, '$.recheck') IS {'' if recheck else 'NOT '}1 "
         while True:
             rows = self._query(
-                "SELECT article_id, job FROM jobs WHERE run_id = ? AND article_id > ? "
+                f"SELECT article_id, job FROM jobs WHERE run_id = ? AND article_id > ? {which}"
                 f"ORDER BY article_id LIMIT {_PAGE}",
                 (run_id, last),
             )
@@ -740,7 +827,11 @@ class State:
         return int(self._one("SELECT count(*) FROM captures")[0])
 
 
-def _claim_reason(prev: ArticleRow, run_id: str, now: float, recheck_after: float, depth: int) -> str:
+# Archived articles last checked before :cut and not already due by next_check (the second half of a fixed interval).
+_LATE = "status = 'archived' AND last_checked <= :cut AND (next_check > :now OR next_check IS NULL)"
+
+
+def _claim_reason(prev: ArticleRow, run_id: str, now: float, recheck_after: float | None, depth: int) -> str:
     """Why an existing article is (or is not) fetched by this claim."""
     if prev.last_run_id == run_id:
         return UPGRADE if depth < prev.depth and prev.status != GIVEN_UP else DUPLICATE
@@ -748,7 +839,7 @@ def _claim_reason(prev: ArticleRow, run_id: str, now: float, recheck_after: floa
         return RESUME
     if prev.status == ARCHIVED:
         due = (prev.next_check is not None and prev.next_check <= now) or (
-            prev.last_checked is not None and prev.last_checked + recheck_after <= now
+            recheck_after is not None and prev.last_checked is not None and prev.last_checked + recheck_after <= now
         )
         if due:
             return RECHECK

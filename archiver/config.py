@@ -107,6 +107,16 @@ SETTINGS: tuple[Setting, ...] = (
         "ARCHIVER_STANDIN_FAULT_RATE", 0.0, "Share of ids the in-process stand-in gives a scheduled fault (seeded)."
     ),
     Setting("ARCHIVER_STANDIN_SEED", 0, "Seed of the in-process stand-in's fault schedule."),
+    Setting(
+        "ARCHIVER_STANDIN_EPOCH",
+        0,
+        "Epoch of ARCHIVER_STANDIN_REVISIONS the in-process stand-in serves; above 0 its page chrome differs too.",
+    ),
+    Setting(
+        "ARCHIVER_STANDIN_REVISIONS",
+        "",
+        "Edits and takedowns by epoch, `ID:KIND@EPOCH` (edit, title, gone, 404, moved, restore), comma-separated.",
+    ),
     Setting("ARCHIVER_STANDIN_SLOW_SECONDS", 45.0, "Delay of the stand-in's `slow` fault (beyond DOWNLOAD_TIMEOUT)."),
     # --- extraction ---
     Setting(

@@ -87,7 +87,7 @@ def test_migrates_an_older_file_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     _v1_file(path)
     with State.open(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         assert s.count_jobs() == 0  # v3 added the (empty) frontier
         row = s.get_article(7)
         assert (row.status, row.version, row.attempts, row.errors) == (ARCHIVED, 1, 0, [])

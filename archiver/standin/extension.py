@@ -11,6 +11,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 
 from archiver import config
 from archiver.standin.faults import FaultPlan
+from archiver.standin.revisions import RevisionPlan
 from archiver.standin.routing import StandinResolver
 from archiver.standin.server import Listening, Standin
 
@@ -33,6 +34,9 @@ class StandinExtension:
             slow_seconds=float(config.get(settings, "ARCHIVER_STANDIN_SLOW_SECONDS")),
         )
         self.seed = int(config.get(settings, "ARCHIVER_STANDIN_SEED"))
+        self.revisions = RevisionPlan.parse(
+            config.get(settings, "ARCHIVER_STANDIN_REVISIONS"), config.get(settings, "ARCHIVER_STANDIN_EPOCH")
+        )
         self.listening: Listening | None = None
 
     @classmethod
@@ -53,7 +57,7 @@ class StandinExtension:
         if not dumps:
             logger.error("ARCHIVER_STANDIN is on but no dumps: set ARCHIVER_STANDIN_DUMPS or spider.dump_paths")
             return
-        standin = Standin(list(dumps), faults=self.faults, seed=self.seed)
+        standin = Standin(list(dumps), faults=self.faults, seed=self.seed, revisions=self.revisions)
         self.listening = listening = standin.listen(reactor)
         resolver: Any = getattr(reactor, "nameResolver", None)
         if isinstance(resolver, StandinResolver):

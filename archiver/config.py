@@ -34,6 +34,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."),
     Setting("ARCHIVER_PROGRESS_INTERVAL", 30.0, "Seconds between progress lines in the log (0 = off)."),
     Setting(
+        "ARCHIVER_REPLAY_PREFIX",
+        "http://localhost:8080/archiver/",
+        "pywb collection prefix of the archive-links `scrapy changes` writes (`PREFIX/TIMESTAMP/URL`).",
+    ),
+    Setting(
         "ARCHIVER_GC_FREEZE",
         True,
         "Move the objects alive when the spider opens out of the garbage collector (shorter collection pauses).",

@@ -357,6 +357,6 @@ class RunPlan:
             captures=captures,
             moved_to=moved_to,
             url=item.url,
-            title=item.title,
+            title=item.title if seen.outcome == CONTENT else None,  # not what a redirect or error page says
             run_id=self.run_id,
         )

@@ -17,6 +17,7 @@ from twisted.internet import task
 
 from archiver import config, signals
 from archiver.items.model import ArticleItem
+from archiver.run.changes import CHANGE_KINDS, EDITED, RECHECK_KINDS, REMOVED
 from archiver.timefmt import now_iso
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class RunReport:
         self.references = Tally()
         self.images = Counter()
         self.failures: list[dict[str, Any]] = []
+        self.changes: Counter[str] = Counter({kind: 0 for kind in RECHECK_KINDS})
+        self.changed: list[dict[str, Any]] = []
         self.warc_files: list[dict[str, Any]] = []
         self.finish_reason = "unknown"
         self._progress: task.LoopingCall | None = None
@@ -96,6 +99,21 @@ class RunReport:
 
     def article_finished(self, item: ArticleItem, new_version: bool = True) -> None:
         (self.references if item.kind == "reference" else self.articles).add(item, new_version)
+        if item.change is not None:
+            self.changes[item.change.kind] += 1
+            if item.change.kind in CHANGE_KINDS:
+                self.changed.append(
+                    {
+                        "article_id": item.article_id,
+                        "kind": item.kind,
+                        "change": item.change.kind,
+                        "fields": list(item.change.fields),
+                        "moved_to": item.change.moved_to,
+                        "version": item.version,
+                        "title": item.title,
+                        "url": item.url or item.api_url,
+                    }
+                )
         for capture in item.captures:
             if capture.role == "image":
                 self.images["archived"] += 1
@@ -148,7 +166,8 @@ class RunReport:
         eta = (planned - done) / (done / elapsed) if done and planned > done else 0.0
         line = (
             f"dumps read {sum(self.dumps.values())}, articles {done}/{planned or '?'}, "
-            f"references {self.references.done}, {rate:.1f} articles/min, ETA {eta:.0f}s"
+            f"references {self.references.done}, edits {self.changes[EDITED]}, removals {self.changes[REMOVED]}, "
+            f"{rate:.1f} articles/min, ETA {eta:.0f}s"
         )
         if self.tty and planned:
             width = 30
@@ -194,6 +213,7 @@ class RunReport:
             "items_files": list(feeds),
             "warc_files": self.warc_files,
             "failures": self.failures,
+            "changes": {"counts": dict(self.changes), "articles": self.changed},
         }
 
     @staticmethod
@@ -212,6 +232,9 @@ class RunReport:
             f"  WARC files: {len(report['warc_files'])}, failing checks: "
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",
         ]
+        counts = report.get("changes", {}).get("counts", {})
+        if any(counts.values()):
+            lines.append("  rechecks: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         if report["failures"] or d["failed"] or d["skipped"]:
             lines.append(f"  failures and skipped dumps are listed in {path}")
         lines.append(f"  report: {path}")

@@ -208,7 +208,8 @@ table.diff td{vertical-align:top;padding:.25rem .5rem;border:1px solid #e3e3e3;w
 table.diff th{background:#f3f3f3;text-align:left;padding:.25rem .5rem}
 td.old{background:#fff5f5}td.new{background:#f4fff4}td.same{color:#666}
 del{background:#ffc8c8;text-decoration:line-through}ins{background:#b8f0c0;text-decoration:none}
-a{word-break:break-all}ul.versions{margin:.3rem 0;padding-left:1.2rem;font-size:.9rem}footer{color:#777;font-size:.8rem;margin-top:2rem}
+a{word-break:break-all}ul.versions{margin:.3rem 0;padding-left:1.2rem;font-size:.9rem}
+footer{color:#777;font-size:.8rem;margin-top:2rem}
 """
 
 

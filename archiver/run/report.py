@@ -31,12 +31,16 @@ class Tally:
     partial: int = 0
     failed: int = 0
     unchanged: int = 0
+    removed: int = 0  # a recheck found it gone (404/410): a finding, not a failure
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, item: ArticleItem, new_version: bool = True) -> None:
         """Count one finished item (a recheck that found nothing new counts as unchanged)."""
         if not new_version:
             self.unchanged += 1
+            return
+        if is_removal(item):
+            self.removed += 1
             return
         setattr(self, item.status, getattr(self, item.status) + 1)
         for error in item.errors:
@@ -45,7 +49,12 @@ class Tally:
     @property
     def done(self) -> int:
         """Articles finished, whatever their outcome."""
-        return self.complete + self.partial + self.failed + self.unchanged
+        return self.complete + self.partial + self.failed + self.unchanged + self.removed
+
+
+def is_removal(item: ArticleItem) -> bool:
+    """Whether the item records that a recheck found the article removed."""
+    return item.change is not None and item.change.kind == REMOVED
 
 
 def short_reason(reason: str) -> str:
@@ -118,7 +127,7 @@ class RunReport:
             if capture.role == "image":
                 self.images["archived"] += 1
         self.images["failed"] += sum(1 for e in item.errors if "/image/" in e.url)
-        if item.status != "complete":
+        if item.status != "complete" and not is_removal(item):
             self.failures.append(
                 {
                     "article_id": item.article_id,
@@ -188,6 +197,7 @@ class RunReport:
                 "partial": t.partial,
                 "failed": t.failed,
                 "unchanged": t.unchanged,
+                "removed": t.removed,
                 "by_reason": dict(Counter(short_reason(r) for r in t.reasons.elements()).most_common()),
             }
 

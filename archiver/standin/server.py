@@ -361,7 +361,7 @@ class Responder(resource.Resource):
         if host == "www.dw.com":
             request.setHeader(b"cache-control", b"public, max-age=60")
             for cookie in (
-                b"dwuid=standin; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
+                b"dwuid=standin%d; Path=/; Max-Age=31536000; Secure; SameSite=Lax" % self.revisions.epoch,
                 b"AKA_A2=A; Max-Age=3600; path=/; domain=dw.com; secure; HttpOnly",
                 b"ak_bmsc=0123456789ABCDEF~000000000000000000000000; Domain=.dw.com; Path=/; Max-Age=7200; HttpOnly",
             ):

@@ -9,6 +9,7 @@ pywb `PREFIX/TIMESTAMP/URL` (a collection served by `wayback`) and ReplayWeb.pag
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,12 +27,25 @@ from archiver.state.store import ChangeRow, State
 from archiver.timefmt import iso_utc
 
 ATOM = "http://www.w3.org/2005/Atom"
+_NON_ASCII_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
 _NAMESPACE = uuid.UUID("5b0cbbd2-8d54-4a43-9d36-6c2a06a1bd4e")
 
 
 def when(at: float) -> str:
     """A history time as ISO 8601 UTC."""
     return iso_utc(datetime.fromtimestamp(at, UTC).replace(microsecond=0)) or ""
+
+
+def readable_url(url: str) -> str:
+    """The URL as an IRI: percent-escapes of non-ASCII characters decoded (spaces, `#` and the like stay escaped)."""
+
+    def decoded(m: re.Match[str]) -> str:
+        try:
+            return unquote(m.group(), errors="strict")
+        except UnicodeDecodeError:
+            return m.group()
+
+    return _NON_ASCII_ESCAPES.sub(decoded, url)
 
 
 def timestamp14(fetched_at: str) -> str:
@@ -180,8 +194,8 @@ def text_lines(entry: ChangeEntry, *, colour: bool = False) -> Iterator[str]:
     """One headline per change, then (edits) the title and text diffs by sentence."""
     row = entry.row
     fields = f" [{', '.join(row.fields)}]" if row.fields else ""
-    target = f" -> {unquote(row.moved_to)}" if row.moved_to else ""
-    url = unquote(entry.url or "")
+    target = f" -> {readable_url(row.moved_to)}" if row.moved_to else ""
+    url = readable_url(entry.url or "")
     head = f"{when(row.at)}  {row.kind:<8} {row.article_id}  v{row.version}{fields}  {entry.title}  {url}"
     yield (f"\x1b[1m{head}{target}\x1b[0m" if colour else head + target)
     old_title, new_title = entry.titles()
@@ -269,10 +283,10 @@ def entry_html(entry: ChangeEntry, replay: Replay) -> str:
         f'<section class="change" id="a{row.article_id}-v{row.version}">',
         f'<h2><span class="kind {escape(row.kind)}">{escape(row.kind)}</span>{escape(entry.title)}</h2>',
         f'<div class="meta">article {row.article_id} · v{row.version} · {escape(when(row.at))}{fields} · '
-        f'<a href="{escape(url)}">{escape(unquote(url))}</a></div>',
+        f'<a href="{escape(url)}">{escape(readable_url(url))}</a></div>',
     ]
     if row.kind == MOVED and row.moved_to:
-        parts.append(f'<p>moved to <a href="{escape(row.moved_to)}">{escape(unquote(row.moved_to))}</a></p>')
+        parts.append(f'<p>moved to <a href="{escape(row.moved_to)}">{escape(readable_url(row.moved_to))}</a></p>')
     if row.kind == REMOVED:
         status = next((c.get("status") for c in row.captures if c.get("role") == "page"), None)
         parts.append(f"<p>the article answered {escape(str(status or 'an error'))}: it is no longer online</p>")

@@ -120,7 +120,9 @@ def test_classify_every_kind() -> None:
     assert classify(live, Observation(REDIRECTED, there), digests).kind == MOVED
     assert classify(Previous(REDIRECTED, digests, there), Observation(REDIRECTED, there), digests).kind == UNCHANGED
     assert classify(live, Observation("unreachable"), {}).kind == UNREACHABLE
-    assert classify(None, Observation(CONTENT), digests).kind == UNCHANGED  # no history: this becomes the baseline
+    # Archived before the history existed: content becomes the baseline; a removal is still one.
+    assert classify(None, Observation(CONTENT), digests).kind == UNCHANGED
+    assert classify(None, Observation(GONE), {}).kind == REMOVED
 
 
 # --- diffs for Chinese ---

@@ -152,16 +152,20 @@ def observe(article_id: int, captures: Iterable[Any], errors: Iterable[Any], ima
 
 
 def classify(previous: Previous | None, seen: Observation, digests: Mapping[str, str]) -> Change:
-    """The recheck's kind from the last version and this observation (None: nothing to compare with)."""
+    """The recheck's kind from the last version and this observation.
+
+    `previous` None: an article archived (with content) before the history existed; its content becomes the
+    baseline, and a 404/410 or a redirect is still a removal or a move.
+    """
     if seen.outcome == FAILED:
         return Change(UNREACHABLE)
-    if previous is None:
-        return Change(UNCHANGED)
     if seen.outcome == GONE:
-        return Change(UNCHANGED if previous.observed == GONE else REMOVED)
+        return Change(UNCHANGED if previous is not None and previous.observed == GONE else REMOVED)
     if seen.outcome == REDIRECTED:
-        same = previous.observed == REDIRECTED and previous.moved_to == seen.moved_to
+        same = previous is not None and previous.observed == REDIRECTED and previous.moved_to == seen.moved_to
         return Change(UNCHANGED if same else MOVED, moved_to=seen.moved_to)
+    if previous is None:  # archived before the history existed: this fetch becomes its baseline
+        return Change(UNCHANGED)
     fields = list(changed_fields(previous.digests, digests))
     if previous.observed in (GONE, REDIRECTED):
         return Change(RESTORED, fields)

@@ -25,6 +25,7 @@ from archiver.run.changes import (
     GONE,
     NEW,
     REDIRECTED,
+    UNCHANGED,
     UNREACHABLE,
     Previous,
     Verdict,
@@ -339,7 +340,7 @@ class RunPlan:
             kind, fields, digests, moved_to = NEW, [], field_digests(item), seen.moved_to
         else:
             seen, change, digests = verdict.seen, verdict.change, verdict.digests
-            kind = NEW if verdict.baseline else change.kind
+            kind = NEW if verdict.baseline and change.kind == UNCHANGED else change.kind
             fields, moved_to = change.fields, change.moved_to
         captures = [
             {"role": c.role, "url": c.url, "status": c.status, "fetched_at": c.fetched_at, "record_id": c.record_id}

@@ -237,3 +237,29 @@ def test_html_page_and_atom_feed(runs: dict[str, Any], tmp_path: Path) -> None:
     assert dom.stdout.count('class="change"') == 6
     subprocess.run([str(chromium), *args, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000
+
+
+def test_an_archive_older_than_the_history_gets_its_baseline(tmp_path: Path) -> None:
+    """Articles archived before migration 4: content at the first recheck is silent, a removal is still reported."""
+    out = tmp_path / "out"
+
+    class Standin:
+        def __init__(self, revisions: str, epoch: int) -> None:
+            self.settings = {"ARCHIVER_STANDIN_EPOCH": str(epoch), "ARCHIVER_STANDIN_REVISIONS": revisions}
+
+        def scrapy_settings(self) -> dict[str, str]:
+            return {"ARCHIVER_STANDIN": "1", **self.settings}
+
+    settings = {"ARCHIVER_RECHECK_AFTER": "0", "ARCHIVER_REFS_DEPTH": "0", "ARCHIVER_MEDIA": "0"}
+    first = run_crawl(out, Standin("", 0), dumps=None, settings=settings, args={"limit": "3"})
+    assert first.returncode == 0, first.log[-3000:]
+    ids = sorted(i["article_id"] for i in first.items())
+    with sqlite3.connect(out / "state.sqlite3") as db:
+        db.execute("DELETE FROM changes")  # as a state file written before the history existed
+    second = run_crawl(out, Standin(f"{ids[0]}:gone@1", 1), dumps=None, settings=settings)
+    assert second.returncode == 0, second.log[-3000:]
+    report = second.report()
+    assert [(a["article_id"], a["change"]) for a in report["changes"]["articles"]] == [(ids[0], "removed")]
+    with State.open(out / "state.sqlite3") as state:
+        assert [r.kind for r in state.article_history(ids[0])] == ["removed"]
+        assert [[r.kind for r in state.article_history(i)] for i in ids[1:]] == [["new"], ["new"]]

@@ -89,13 +89,10 @@ class Command(ScrapyCommand):
                 article_id=opts.article,
             )
         colour = opts.colour == "always" or (opts.colour == "auto" and sys.stdout.isatty() and not opts.json)
-        out = sys.stdout
-        for entry in entries:
-            if opts.json:
-                out.write(json.dumps(entry.as_json(replay), ensure_ascii=False) + "\n")
-            else:
-                for line in text_lines(entry, colour=colour):
-                    out.write(line + "\n")
+        try:
+            self._print(entries, replay, as_json=opts.json, colour=colour)
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
         generated = now_iso()
         if opts.html:
             _write(opts.html, html_page(entries, replay, generated=generated))
@@ -104,4 +101,14 @@ class Command(ScrapyCommand):
             _write(opts.atom, feed)
         if not entries and not opts.json:
             print("no changes found", file=sys.stderr)
+
+    @staticmethod
+    def _print(entries: list[Any], replay: Replay, *, as_json: bool, colour: bool) -> None:
+        out = sys.stdout
+        for entry in entries:
+            if as_json:
+                out.write(json.dumps(entry.as_json(replay), ensure_ascii=False) + "\n")
+            else:
+                for line in text_lines(entry, colour=colour):
+                    out.write(line + "\n")
         out.flush()

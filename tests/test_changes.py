@@ -207,7 +207,8 @@ def test_standin_command_serves_an_epoch(standin_factory) -> None:
     corpus = Corpus.from_paths([DUMPS])
     first, second, third = corpus.dump_ids()[2:5]
     spec = f"{first}:gone@1,{second}:moved@1,{third}:edit@1,{third}:404@2"
-    running = standin_factory(extra=["--epoch", "1", "--revisions", spec])
+    # The crawl's setting names work here too (`-s`), as does `--epoch 1 --revisions SPEC`.
+    running = standin_factory(extra=["-s", "ARCHIVER_STANDIN_EPOCH=1", "-s", f"ARCHIVER_STANDIN_REVISIONS={spec}"])
 
     def get(host: str, path: str) -> http.client.HTTPResponse:
         conn = http.client.HTTPConnection("127.0.0.1", running.http_port, timeout=30)

@@ -240,7 +240,10 @@ def test_html_page_and_atom_feed(runs: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_an_archive_older_than_the_history_gets_its_baseline(tmp_path: Path) -> None:
-    """Articles archived before migration 4: content at the first recheck is silent, a removal is still reported."""
+    """Articles archived before migration 4: content at the first recheck is silent, a removal is still reported.
+
+    A server error on a recheck is `unreachable`: no finding, no history row, retried with backoff as before.
+    """
     out = tmp_path / "out"
 
     class Standin:
@@ -256,10 +259,14 @@ def test_an_archive_older_than_the_history_gets_its_baseline(tmp_path: Path) -> 
     ids = sorted(i["article_id"] for i in first.items())
     with sqlite3.connect(out / "state.sqlite3") as db:
         db.execute("DELETE FROM changes")  # as a state file written before the history existed
-    second = run_crawl(out, Standin(f"{ids[0]}:gone@1", 1), dumps=None, settings=settings)
+    faulty = settings | {"ARCHIVER_STANDIN_FAULTS": f"{ids[1]}@page:500", "RETRY_TIMES": "0"}
+    second = run_crawl(out, Standin(f"{ids[0]}:gone@1", 1), dumps=None, settings=faulty)
     assert second.returncode == 0, second.log[-3000:]
     report = second.report()
     assert [(a["article_id"], a["change"]) for a in report["changes"]["articles"]] == [(ids[0], "removed")]
+    assert report["changes"]["counts"]["unreachable"] == 1
     with State.open(out / "state.sqlite3") as state:
         assert [r.kind for r in state.article_history(ids[0])] == ["removed"]
-        assert [[r.kind for r in state.article_history(i)] for i in ids[1:]] == [["new"], ["new"]]
+        assert state.article_history(ids[1]) == [] and [r.kind for r in state.article_history(ids[2])] == ["new"]
+        unreachable = state.get_article(ids[1])
+        assert unreachable.status == ARCHIVED and unreachable.attempts == 1 and unreachable.version == 1

@@ -36,6 +36,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARCHIVER_RUN_ID", None, "Name of this run (report, item file); default `<spider>-<UTC time>-<pid>`."),
     Setting("ARCHIVER_PROGRESS_INTERVAL", 30.0, "Seconds between progress lines in the log (0 = off)."),
     Setting(
+        "ARCHIVER_REPLAY_PREFIX",
+        "http://localhost:8080/archiver/",
+        "pywb collection prefix of the archive-links `scrapy changes` writes (`PREFIX/TIMESTAMP/URL`).",
+    ),
+    Setting(
         "ARCHIVER_GC_FREEZE",
         True,
         "Move the objects alive when the spider opens out of the garbage collector (shorter collection pauses).",
@@ -109,6 +114,16 @@ SETTINGS: tuple[Setting, ...] = (
         "ARCHIVER_STANDIN_FAULT_RATE", 0.0, "Share of ids the in-process stand-in gives a scheduled fault (seeded)."
     ),
     Setting("ARCHIVER_STANDIN_SEED", 0, "Seed of the in-process stand-in's fault schedule."),
+    Setting(
+        "ARCHIVER_STANDIN_EPOCH",
+        0,
+        "Epoch of ARCHIVER_STANDIN_REVISIONS the in-process stand-in serves; above 0 its page chrome differs too.",
+    ),
+    Setting(
+        "ARCHIVER_STANDIN_REVISIONS",
+        "",
+        "Edits and takedowns by epoch, `ID:KIND@EPOCH` (edit, title, gone, 404, moved, restore), comma-separated.",
+    ),
     Setting("ARCHIVER_STANDIN_SLOW_SECONDS", 45.0, "Delay of the stand-in's `slow` fault (beyond DOWNLOAD_TIMEOUT)."),
     # --- extraction ---
     Setting(

@@ -55,6 +55,15 @@ class ImageRef:
     caption: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a recheck found (kinds in archiver.run.changes): the kind, the changed fields, for `moved` the new URL."""
+
+    kind: str
+    fields: list[str] = field(default_factory=list)
+    moved_to: str | None = None
+
+
 @dataclass(slots=True)
 class ArticleItem:
     """One DW article (from a dump) or one cited article (kind `reference`)."""
@@ -83,6 +92,8 @@ class ArticleItem:
     depth: int = 0
     version: int = 1
     run_id: str | None = None
+    change: Change | None = None  # set on rechecks of an archived article
+    previous_captures: list[str] = field(default_factory=list)  # WARC record ids of the previous version
 
 
 @cache

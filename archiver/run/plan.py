@@ -20,6 +20,20 @@ from archiver import config, signals
 from archiver.dw.dumps import FeedEntry
 from archiver.items.model import ArticleItem
 from archiver.items.storage import items_file, written_ids
+from archiver.run.changes import (
+    CHANGE_KINDS,
+    CONTENT,
+    GONE,
+    NEW,
+    REDIRECTED,
+    UNCHANGED,
+    UNREACHABLE,
+    Previous,
+    Verdict,
+    classify,
+    field_digests,
+    observe,
+)
 from archiver.run.jobs import ArticleJob, feed_ref, job_from_entry
 from archiver.run.schedule import DAY, HOUR, WEEK, lateness
 from archiver.state.store import ARCHIVED, CLAIMED, FAILED, RECHECK, State
@@ -91,6 +105,7 @@ class RunPlan:
         factory = config.get(settings, "ARCHIVER_REFERENCE_CLAIMS")
         self.shared_claim: Callable[[int], bool] | None = config.load_factory(factory)(crawler) if factory else None
         self.planned = 0
+        self._verdicts: dict[int, Verdict | None] = {}  # rechecks classified, until their item is committed
 
     @property
     def stats(self) -> Any:
@@ -296,41 +311,103 @@ class RunPlan:
         return claim.fetch
 
     def article_finished(self, item: ArticleItem, *, recheck: bool = False) -> bool:
-        """Whether the item is emitted (not for a recheck that found nothing new); commit what is not."""
-        changed = content_changed(item)
+        """Whether the item is emitted: a first archive, a change, or a failure; commit what is not.
+
+        An article archived before is compared with its last version (archiver.run.changes): the item
+        carries the kind found and the previous captures; only a change makes a new version.
+        """
         group = "references" if item.kind == "reference" else "articles"
         if recheck:
             self.stats.inc_value("archiver/rechecks/done")
-        if recheck and item.status != "failed" and not changed:
-            self._commit(item, changed)
-            self.stats.inc_value(f"archiver/{group}/unchanged")
-            return False
         previous = self.state.get_article(item.article_id)
         version = previous.version if previous else 0
-        # The version the state will record in _commit: a new one only for content it stores as archived.
-        archived = not needs_retry(item)
-        item.version = version + 1 if archived and (changed or version == 0) else max(1, version)
+        verdict = self._verdict(item) if version else None
+        self._verdicts[item.article_id] = verdict
+        if verdict is not None:
+            kind = verdict.change.kind
+            self.stats.inc_value(f"archiver/changes/{kind}")
+            if kind not in CHANGE_KINDS and not (kind == UNREACHABLE and item.status == "failed"):
+                item.version = version
+                self._commit(item)
+                self.stats.inc_value(f"archiver/{group}/unchanged")
+                return False
+        changed = verdict is None or verdict.change.kind in CHANGE_KINDS
+        archived = self._status(item, verdict) == ARCHIVED
+        item.version = version + 1 if archived and changed else max(1, version)
         self.stats.inc_value(f"archiver/{group}/{item.status}")
         return True
+
+    def _verdict(self, item: ArticleItem) -> Verdict:
+        """Compare a rechecked article with the last version its history knows (none: this one becomes it)."""
+        last = self.state.last_change(item.article_id)
+        previous = Previous(last.observed, last.digests, last.moved_to, last.captures) if last is not None else None
+        seen = observe(item.article_id, item.captures, item.errors, [i.url for i in item.images])
+        digests = field_digests(item) if seen.outcome == CONTENT else (previous.digests if previous else {})
+        change = classify(previous, seen, digests)
+        item.change = change
+        item.previous_captures = previous.record_ids if previous else []
+        return Verdict(change, seen, digests, baseline=last is None)
 
     def item_written(self, item: Any) -> None:
         """An emitted item is in the items file (or was refused): only now is its article done."""
         if isinstance(item, ArticleItem):
-            self._commit(item, content_changed(item))
+            self._commit(item)
 
-    def _commit(self, item: ArticleItem, changed: bool) -> None:
-        status = FAILED if needs_retry(item) else ARCHIVED
+    @staticmethod
+    def _status(item: ArticleItem, verdict: Verdict | None) -> str:
+        """Archived or failed (retried with backoff); a removal or move is a finding, never a failure."""
+        if verdict is not None and verdict.seen.outcome in (GONE, REDIRECTED):
+            return ARCHIVED
+        return FAILED if needs_retry(item) else ARCHIVED
+
+    def _commit(self, item: ArticleItem) -> None:
+        verdict = self._verdicts.pop(item.article_id, None)
+        status = self._status(item, verdict)
+        changed = verdict is None or verdict.change.kind in CHANGE_KINDS
         errors = [f"{e.url}: {e.reason}" for e in item.errors]
         now = time.time()
         finish = (item.article_id, status, self.run_id, now, self.recheck_after, errors)
         published = epoch(item.published)
-        try:
-            self.state.finish_article(*finish, changed=changed, published=published)
-        except KeyError:  # a job claimed elsewhere (a distributed feeder): record the claim, then the outcome
-            self.state.claim_article(
-                item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
-                run_id=self.run_id, now=now, recheck_after=self.recheck_after,
-            )  # fmt: skip
-            self.state.finish_article(*finish, changed=changed, published=published)
+        change_kind = verdict.change.kind if verdict is not None else None
+        with self.state.transaction():
+            try:
+                row = self.state.finish_article(*finish, changed=changed, published=published, change_kind=change_kind)
+            except KeyError:  # a job claimed elsewhere (a distributed feeder): record the claim, then the outcome
+                self.state.claim_article(
+                    item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
+                    run_id=self.run_id, now=now, recheck_after=self.recheck_after,
+                )  # fmt: skip
+                row = self.state.finish_article(*finish, changed=changed, published=published, change_kind=change_kind)
+            if status == ARCHIVED and (verdict is None or changed or verdict.baseline):
+                self._record_version(item, verdict, row.version, now)
         if status == ARCHIVED:
             self.state.delete_job(item.article_id)
+
+    def _record_version(self, item: ArticleItem, verdict: Verdict | None, version: int, now: float) -> None:
+        """One history row: the first version (`new`) or a change, with what the next recheck compares."""
+        if verdict is None:
+            seen = observe(item.article_id, item.captures, item.errors, [i.url for i in item.images])
+            kind, fields, digests, moved_to = NEW, [], field_digests(item), seen.moved_to
+        else:
+            seen, change, digests = verdict.seen, verdict.change, verdict.digests
+            kind = NEW if verdict.baseline and change.kind == UNCHANGED else change.kind
+            fields, moved_to = change.fields, change.moved_to
+        captures = [
+            {"role": c.role, "url": c.url, "status": c.status, "fetched_at": c.fetched_at, "record_id": c.record_id}
+            for c in item.captures
+            if c.role in ("page", "api")
+        ]
+        self.state.record_change(
+            item.article_id,
+            kind,
+            version=version,
+            observed=seen.outcome,
+            at=now,
+            fields=fields,
+            digests=digests,
+            captures=captures,
+            moved_to=moved_to,
+            url=item.url,
+            title=item.title if seen.outcome == CONTENT else None,  # not what a redirect or error page says
+            run_id=self.run_id,
+        )

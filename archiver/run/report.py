@@ -17,6 +17,7 @@ from twisted.internet import task
 
 from archiver import config, signals
 from archiver.items.model import ArticleItem
+from archiver.run.changes import CHANGE_KINDS, EDITED, RECHECK_KINDS, REMOVED
 from archiver.run.schedule import format_span
 from archiver.timefmt import now_iso
 
@@ -31,12 +32,16 @@ class Tally:
     partial: int = 0
     failed: int = 0
     unchanged: int = 0
+    removed: int = 0  # a recheck found it gone (404/410): a finding, not a failure
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, item: ArticleItem, new_version: bool = True) -> None:
         """Count one finished item (a recheck that found nothing new counts as unchanged)."""
         if not new_version:
             self.unchanged += 1
+            return
+        if is_removal(item):
+            self.removed += 1
             return
         setattr(self, item.status, getattr(self, item.status) + 1)
         for error in item.errors:
@@ -45,7 +50,12 @@ class Tally:
     @property
     def done(self) -> int:
         """Articles finished, whatever their outcome."""
-        return self.complete + self.partial + self.failed + self.unchanged
+        return self.complete + self.partial + self.failed + self.unchanged + self.removed
+
+
+def is_removal(item: ArticleItem) -> bool:
+    """Whether the item records that a recheck found the article removed."""
+    return item.change is not None and item.change.kind == REMOVED
 
 
 def recheck_text(r: dict[str, Any]) -> str:
@@ -78,6 +88,8 @@ class RunReport:
         self.references = Tally()
         self.images = Counter()
         self.failures: list[dict[str, Any]] = []
+        self.changes: Counter[str] = Counter({kind: 0 for kind in RECHECK_KINDS})
+        self.changed: list[dict[str, Any]] = []
         self.warc_files: list[dict[str, Any]] = []
         self.finish_reason = "unknown"
         self._progress: task.LoopingCall | None = None
@@ -105,11 +117,26 @@ class RunReport:
 
     def article_finished(self, item: ArticleItem, new_version: bool = True) -> None:
         (self.references if item.kind == "reference" else self.articles).add(item, new_version)
+        if item.change is not None:
+            self.changes[item.change.kind] += 1
+            if item.change.kind in CHANGE_KINDS:
+                self.changed.append(
+                    {
+                        "article_id": item.article_id,
+                        "kind": item.kind,
+                        "change": item.change.kind,
+                        "fields": list(item.change.fields),
+                        "moved_to": item.change.moved_to,
+                        "version": item.version,
+                        "title": item.title,
+                        "url": item.url or item.api_url,
+                    }
+                )
         for capture in item.captures:
             if capture.role == "image":
                 self.images["archived"] += 1
         self.images["failed"] += sum(1 for e in item.errors if "/image/" in e.url)
-        if item.status != "complete":
+        if item.status != "complete" and not is_removal(item):
             self.failures.append(
                 {
                     "article_id": item.article_id,
@@ -175,7 +202,8 @@ class RunReport:
         eta = (planned - done) / (done / elapsed) if done and planned > done else 0.0
         line = (
             f"dumps read {sum(self.dumps.values())}, articles {done}/{planned or '?'}, "
-            f"references {self.references.done}, {rate:.1f} articles/min, ETA {eta:.0f}s"
+            f"references {self.references.done}, edits {self.changes[EDITED]}, removals {self.changes[REMOVED]}, "
+            f"{rate:.1f} articles/min, ETA {eta:.0f}s"
         )
         r = self.rechecks()
         if r["planned"] or r["skipped_budget"]:
@@ -199,6 +227,7 @@ class RunReport:
                 "partial": t.partial,
                 "failed": t.failed,
                 "unchanged": t.unchanged,
+                "removed": t.removed,
                 "by_reason": dict(Counter(short_reason(r) for r in t.reasons.elements()).most_common()),
             }
 
@@ -225,6 +254,7 @@ class RunReport:
             "items_files": list(feeds),
             "warc_files": self.warc_files,
             "failures": self.failures,
+            "changes": {"counts": dict(self.changes), "articles": self.changed},
         }
 
     @staticmethod
@@ -245,6 +275,9 @@ class RunReport:
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",
         ]
         lines = [line for line in lines if line]
+        counts = report.get("changes", {}).get("counts", {})
+        if any(counts.values()):
+            lines.append("  rechecks: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         if report["failures"] or d["failed"] or d["skipped"]:
             lines.append(f"  failures and skipped dumps are listed in {path}")
         lines.append(f"  report: {path}")

@@ -10,12 +10,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from archiver.run.changes import EDITED, REMOVED, RESTORED
+
 MINUTE, HOUR, DAY, WEEK, YEAR = 60.0, 3600.0, 86400.0, 7 * 86400.0, 365 * 86400.0
 
-# Kinds of change a recheck can find (the change classification names them); edits and restorations come in
-# bursts, so they bring the article back to the shortest interval for a while; a removal keeps its schedule.
-EDITED, RESTORED, REMOVED = "edited", "restored", "removed"
-CHANGE_KINDS = (EDITED, RESTORED, REMOVED)
+# The changes the schedule remembers (archiver.run.changes names them): edits and restorations come in bursts, so
+# they bring the article back to the shortest interval for a while; a removal keeps its schedule.
+SCHEDULED_KINDS = (EDITED, RESTORED, REMOVED)
 BURST_KINDS = frozenset({EDITED, RESTORED})
 
 OLDER = "*"  # the age of the last step: every older article

@@ -10,7 +10,11 @@ import json
 import sys
 
 from archiver.standin.faults import DEFAULT_POOL, FaultPlan, FaultSpecError
+from archiver.standin.revisions import RevisionPlan, RevisionSpecError
 from archiver.standin.server import Standin
+
+# The in-process stand-in's settings that this command takes with `-s`, and the option each one sets.
+SETTING_OPTIONS = {"ARCHIVER_STANDIN_EPOCH": "epoch", "ARCHIVER_STANDIN_REVISIONS": "revisions"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +29,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault schedule")
     parser.add_argument("--slow-seconds", type=float, default=45.0, help="delay of the `slow` fault")
     parser.add_argument("--oversize-bytes", type=int, default=40 * 1024 * 1024, help="size of `oversized` bodies")
+    parser.add_argument("--epoch", type=int, default=0, help="serve the site as of this epoch of --revisions")
+    parser.add_argument("--revisions", default="", help="e.g. '54243544:edit@1,1048137:gone@1,1048137:restore@2'")
+    parser.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"as for a crawl: {', '.join(SETTING_OPTIONS)} (the same as --epoch and --revisions)",
+    )
     parser.add_argument("--retry-after", type=int, default=5, help="Retry-After of 503 and 429 faults")
     args = parser.parse_args(argv)
+    for pair in args.set:
+        name, sep, value = pair.partition("=")
+        if not sep or name.strip() not in SETTING_OPTIONS:
+            parser.error(f"-s {pair}: settings here are {', '.join(SETTING_OPTIONS)} (NAME=VALUE)")
+        setattr(args, SETTING_OPTIONS[name.strip()], value)
     try:
         plan = FaultPlan.parse(
             args.faults,
@@ -36,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             oversize_bytes=args.oversize_bytes,
             retry_after=args.retry_after,
         )
-    except FaultSpecError as exc:
+        revisions = RevisionPlan.parse(args.revisions, args.epoch)
+    except (FaultSpecError, RevisionSpecError) as exc:
         parser.error(str(exc))
 
     from twisted.internet import reactor
 
-    standin = Standin(args.dumps, faults=plan, seed=args.seed)
+    standin = Standin(args.dumps, faults=plan, seed=args.seed, revisions=revisions)
     if not standin.corpus.dump_ids():
         print(f"no DW articles in {args.dumps}", file=sys.stderr)
         return 2

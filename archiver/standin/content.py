@@ -65,8 +65,9 @@ def _figure_html(fig: Figure) -> str:
     )
 
 
-def _lead_figure(fig: Figure) -> str:
+def _lead_figure(fig: Figure, chrome: int = 0) -> str:
     base = f"https://static.dw.com/image/{fig.image_id}"
+    query = f"?v={chrome}" if chrome else ""
     sources = "".join(
         f'<source type="image/jpeg" srcset="{", ".join(f"{base}_{f}.jpg {w}w" for f, w in widths)}" media="{media}">'
         for media, widths in (
@@ -78,7 +79,7 @@ def _lead_figure(fig: Figure) -> str:
     caption = _attr(fig.caption)
     return (
         f'<figure class="sc-eTdDZh gPnUND lead-image"><picture class="sc-hZvXUP jOdTbH">{sources}'
-        f'<img fetchpriority="high" src="{base}_302.jpg" alt="{caption}" class="sc-iaJaUu kpBqmy"></picture>'
+        f'<img fetchpriority="high" src="{base}_302.jpg{query}" alt="{caption}" class="sc-iaJaUu kpBqmy"></picture>'
         + (f'<figcaption class="sc-kDnyiN bKwoJO">{caption}</figcaption>' if fig.caption else "")
         + "</figure>"
     )
@@ -198,6 +199,17 @@ def _navigation() -> str:
     )
 
 
+def _season_banner(chrome: int) -> str:
+    """A site-wide banner that comes and goes (chrome, not content)."""
+    if not chrome:
+        return ""
+    return (
+        f'<div class="sc-banner site-banner" data-tracking-name="banner-{chrome}">'
+        f'<a href="/zh/专题/s-{60000 + chrome}">'
+        f"专题报道 {chrome}：德国之声年度回顾</a></div>"
+    )
+
+
 def _footer() -> str:
     groups = (
         (
@@ -237,15 +249,17 @@ def _footer() -> str:
     )
 
 
-def _more_on_topic(article: Article, lookup: Lookup) -> str:
+def _more_on_topic(article: Article, lookup: Lookup, chrome: int = 0) -> str:
     teasers = []
-    for ref_id in article.references[:6]:
+    refs = article.references[::-1] if chrome else article.references
+    for ref_id in refs[: 6 + chrome]:
         ref = lookup(ref_id)
         if ref is None:
             continue
         teasers.append(
             '<div class="sc-jSFjdj basic-teaser"><figure><img src="https://static.dw.com/image/'
-            f'{ref.lead_image.image_id}_301.jpg" alt=""></figure><div class="teaser-data">'
+            f'{ref.lead_image.image_id}_301.jpg{f"?v={chrome}" if chrome else ""}" alt=""></figure>'
+            '<div class="teaser-data">'
             f'<h3><a href="{_attr(ref.path)}" class="sc-hLclGa NHSoB">{escape(ref.title, quote=False)}</a></h3>'
             f"<time>{ref.published:%d.%m.%Y}</time></div></div>"
         )
@@ -301,8 +315,11 @@ def target_page_size(article_id: int) -> int:
     return 195_000 + (article_id * 2654435761) % 130_000
 
 
-def render_page(article: Article, lookup: Lookup, *, revision: int = 0) -> str:
-    """The full www.dw.com article page; `revision` > 0 adds an update note (content that changes)."""
+def render_page(article: Article, lookup: Lookup, *, revision: int = 0, chrome: int = 0) -> str:
+    """The full www.dw.com article page; `revision` > 0 adds an update note (content that changes).
+
+    `chrome` > 0 varies what is not content (navigation, promo, related topics and articles, image query strings).
+    """
     lead, blocks = _split_lead(article)
     if revision:
         blocks = [*blocks, Paragraph(f"（更新 {revision}）本文已更新。", f"（更新 {revision}）本文已更新。")]
@@ -369,11 +386,13 @@ def render_page(article: Article, lookup: Lookup, *, revision: int = 0) -> str:
     related = "".join(
         f'<a href="/zh/{_attr(w)}/t-{17_000_000 + (article.article_id + i) % 999_999}" role="button" tabindex="0">'
         f"{escape(w)}</a>"
-        for i, w in enumerate((article.category[0], "中国", "德国", "欧盟"))
+        for i, w in enumerate((article.category[0], "中国", "德国", "欧盟", *(("热点", "气候", "科技")[:chrome])))
     )
+    extra = f"第{chrome}期特刊现已上线。" if chrome else ""
+    promo = f"<h2>订阅德国之声中文新闻</h2><p>每天为您精选德国之声中文网的最新报道。{extra}</p>"
     body = (
         "<body>\n<noscript>You need to enable JavaScript to run this app.</noscript>\n"
-        f'<div id="root"><div class="sc-dkjKgF Oldwm">{_navigation()}\n'
+        f'<div id="root"><div class="sc-dkjKgF Oldwm">{_navigation()}{_season_banner(chrome)}\n'
         '<div class="sc-fHIGvW jTgZVM container-fluid" id="main-content"><section class="row">'
         '<div class="detail-zone col">\n'
         '<article class="sc-kATywh dKNoQg"><div class="sc-jlYcmd content-area"><header class="sc-osfUn cknHRf">\n'
@@ -389,7 +408,7 @@ def render_page(article: Article, lookup: Lookup, *, revision: int = 0) -> str:
         f'<a href="https://twitter.com/intent/tweet?url={share}" target="_blank" '
         'rel="noopener noreferrer nofollow" title="外部链接 — 分享到 X" class="x-twitter">X</a></div>\n'
         f'<div class="copy-button-wrapper closed"><span>{share}</span></div></section>\n'
-        f"{_lead_figure(lead)}\n"
+        f"{_lead_figure(lead, chrome)}\n"
         '<div class="sc-grZQYV advertisement no-box"><span class="label-top">广告</span>'
         '<div id="dw_d_article_top" class="gpt-slot"></div></div>\n'
         f'<div class="sc-iJfdHH sc-lbyHcV cmgBOB rich-text has-italic">{_rich_text(blocks, lookup)}\n</div>'
@@ -399,10 +418,10 @@ def render_page(article: Article, lookup: Lookup, *, revision: int = 0) -> str:
         '<section id="related-topics" data-tracking-name="section-related-topics">'
         f'<div><h2>相关主题</h2><aside>{related}</aside></div><div id="post-related-topics"></div></section>'
         "</div></section>\n"
-        f"{_more_on_topic(article, lookup)}\n"
+        f"{_more_on_topic(article, lookup, chrome)}\n"
         '<section class="row"><div class="col promo">'
         '<section class="sc-promo newsletter-promo" data-tracking-name="promo-newsletter">'
-        "<h2>订阅德国之声中文新闻</h2><p>每天为您精选德国之声中文网的最新报道。</p>"
+        f"{promo}"
         '<a href="/zh/newsletter/s-100999">立即订阅</a></section></div></section>\n'
         f"</div>{_footer()}\n"
         '<div class="sc-cookie cookie-notice" role="dialog" aria-label="Cookie">'

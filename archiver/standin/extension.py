@@ -13,6 +13,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from archiver import config
 from archiver.fetch.resolver import GuardedResolver
 from archiver.standin.faults import FaultPlan
+from archiver.standin.revisions import RevisionPlan
 from archiver.standin.routing import parse_address, route_dw
 from archiver.standin.server import Listening, Standin
 
@@ -37,6 +38,9 @@ class StandinExtension:
         self.seed = int(config.get(settings, "ARCHIVER_STANDIN_SEED"))
         address = config.get(settings, "ARCHIVER_STANDIN_ADDRESS")
         self.address = parse_address(address) if address else None
+        self.revisions = RevisionPlan.parse(
+            config.get(settings, "ARCHIVER_STANDIN_REVISIONS"), config.get(settings, "ARCHIVER_STANDIN_EPOCH")
+        )
         self.listening: Listening | None = None
 
     @classmethod
@@ -79,7 +83,7 @@ class StandinExtension:
         if not dumps:
             logger.error("ARCHIVER_STANDIN is on but no dumps: set ARCHIVER_STANDIN_DUMPS or spider.dump_paths")
             return
-        standin = Standin(list(dumps), faults=self.faults, seed=self.seed)
+        standin = Standin(list(dumps), faults=self.faults, seed=self.seed, revisions=self.revisions)
         self.listening = listening = standin.listen(reactor)
         self._route(listening.host, listening.https_port, listening.http_port)
         self.crawler.stats.set_value("standin/articles", len(standin.corpus))

@@ -36,6 +36,7 @@ from archiver.standin import content
 from archiver.standin.corpus import Article, Corpus
 from archiver.standin.faults import FaultPlan
 from archiver.standin.images import CONTENT_TYPES, image_bytes
+from archiver.standin.revisions import RevisionPlan, moved_target, revise
 from archiver.standin.tls import make_tls
 
 SERVER_NAME = b"nginx"
@@ -173,9 +174,10 @@ class Responder(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, corpus: Corpus, faults: FaultPlan, reactor: Any) -> None:
+    def __init__(self, corpus: Corpus, faults: FaultPlan, reactor: Any, revisions: RevisionPlan | None = None) -> None:
         super().__init__()
         self.corpus, self.faults, self.reactor = corpus, faults, reactor
+        self.revisions = revisions or RevisionPlan()
         self.cache: OrderedDict[tuple, Reply] = OrderedDict()
         self.visits: dict[tuple[str, int], int] = {}
 
@@ -194,14 +196,15 @@ class Responder(resource.Resource):
 
     def _page(self, article: Article, revision: int) -> Reply:
         def build() -> Reply:
-            html = content.render_page(article, self.corpus.get, revision=revision)
+            chrome = self.revisions.epoch
+            html = content.render_page(article, self.lookup, revision=revision, chrome=chrome)
             return Reply(200, html.encode("utf-8"), "text/html; charset=utf-8", last_modified=article.modified)
 
         return self._cached(("page", article.article_id, revision), build)
 
     def _api(self, article: Article, revision: int) -> Reply:
         def build() -> Reply:
-            text = content.render_api(article, self.corpus.get, revision=revision)
+            text = content.render_api(article, self.lookup, revision=revision)
             return Reply(
                 200,
                 text.encode("utf-8"),
@@ -232,6 +235,26 @@ class Responder(resource.Resource):
         body = f'<html><body>Moved: <a href="{location}">{location}</a></body></html>\n'.encode()
         return Reply(status, body, "text/html; charset=utf-8", headers=[("Location", location)])
 
+    def lookup(self, article_id: int) -> Article | None:
+        """The article as the revision plan's epoch has it (what pages and API JSON show of it and its links)."""
+        article = self.corpus.get(article_id)
+        if article is None or not self.revisions.active:
+            return article
+        return revise(article, self.revisions.state(article_id))
+
+    def _revised(self, article: Article, host: str, role: str) -> Article | Reply:
+        """The article at this epoch, or the answer that replaces it: 404/410 when removed, 301 when moved."""
+        if not self.revisions.active:
+            return article
+        state = self.revisions.state(article.article_id)
+        if state.status:
+            return self._status(state.status, host)
+        if state.moved:
+            target = self.corpus.get(moved_target(article.article_id, self.corpus.dump_ids()) or 0)
+            if target is not None:
+                return self._redirect(301, target.page_url if role == "page" else target.api_url)
+        return revise(article, state)
+
     # --- routing ---
 
     def route(self, host: str, path: str, uri: str) -> tuple[str, int, Any] | Reply:
@@ -251,7 +274,10 @@ class Responder(resource.Resource):
                 return self._status(404, host)
             if in_query or unquote(path) != f"/{m.group(1)}/{article.slug}/a-{article.article_id}":
                 return self._redirect(301, article.page_url)
-            return ("page", article.article_id, lambda rev: self._page(article, rev))
+            page = self._revised(article, host, "page")
+            if isinstance(page, Reply):
+                return page
+            return ("page", page.article_id, lambda rev: self._page(page, rev))
         m = _IMAGE.match(path)
         if m:
             image_id, fmt, ext = int(m.group(1)), m.group(2), m.group(3)
@@ -261,7 +287,10 @@ class Responder(resource.Resource):
             article = self.corpus.get(int(m.group(1)))
             if article is None:
                 return self._status(404, host)
-            return ("api", article.article_id, lambda rev: self._api(article, rev))
+            api = self._revised(article, host, "api")
+            if isinstance(api, Reply):
+                return api
+            return ("api", api.article_id, lambda rev: self._api(api, rev))
         return self._status(404, host)
 
     # --- twisted.web ---
@@ -332,7 +361,7 @@ class Responder(resource.Resource):
         if host == "www.dw.com":
             request.setHeader(b"cache-control", b"public, max-age=60")
             for cookie in (
-                b"dwuid=standin; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
+                b"dwuid=standin%d; Path=/; Max-Age=31536000; Secure; SameSite=Lax" % self.revisions.epoch,
                 b"AKA_A2=A; Max-Age=3600; path=/; domain=dw.com; secure; HttpOnly",
                 b"ak_bmsc=0123456789ABCDEF~000000000000000000000000; Domain=.dw.com; Path=/; Max-Age=7200; HttpOnly",
             ):
@@ -469,6 +498,7 @@ class Standin:
         *,
         faults: FaultPlan | None = None,
         seed: int = 0,
+        revisions: RevisionPlan | None = None,
     ) -> None:
         if isinstance(entries_or_dump_paths, Corpus):
             self.corpus = entries_or_dump_paths
@@ -480,9 +510,10 @@ class Standin:
             self.corpus = Corpus.from_entries([*entries, *from_paths])
         plan = faults or FaultPlan()
         self.faults = plan if plan.seed is not None else replace(plan, seed=seed)
+        self.revisions = revisions or RevisionPlan()
 
     def resource(self, reactor: Any) -> Responder:
-        return Responder(self.corpus, self.faults, reactor)
+        return Responder(self.corpus, self.faults, reactor, self.revisions)
 
     def listen(
         self, reactor: Any = None, *, https_port: int = 0, http_port: int = 0, interface: str = "127.0.0.1"

@@ -58,6 +58,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE articles ADD COLUMN last_change_kind TEXT",
         "CREATE INDEX articles_due_tier ON articles (status, tier, next_check)",
     ),
+    (  # 5: the history of each article's versions and findings (archiver.run.changes); no row per unchanged recheck
+        """CREATE TABLE changes (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL, version INTEGER NOT NULL, at REAL NOT NULL,
+            kind TEXT NOT NULL, fields TEXT, observed TEXT NOT NULL, digests TEXT, captures TEXT,
+            moved_to TEXT, url TEXT, title TEXT, run_id TEXT)""",
+        "CREATE INDEX changes_article ON changes (article_id, id)",
+        "CREATE INDEX changes_at ON changes (at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from archiver import config
-from archiver.run.schedule import CHANGE_KINDS, RecheckPolicy
+from archiver.run.schedule import SCHEDULED_KINDS, RecheckPolicy
 from archiver.state.errors import StateError
 from archiver.state.lock import RunLock
 from archiver.state.migrations import migrate
@@ -180,6 +180,35 @@ class RunRow:
     stats: dict[str, Any] | None
     pid: int | None
     host: str | None
+
+
+@dataclass(slots=True)
+class ChangeRow:
+    """One version (or finding) in an article's history: kind, changed fields, digests, captures."""
+
+    id: int
+    article_id: int
+    version: int
+    at: float
+    kind: str
+    fields: list[str]
+    observed: str
+    digests: dict[str, str]
+    captures: list[dict[str, Any]]
+    moved_to: str | None
+    url: str | None
+    title: str | None
+    run_id: str | None
+
+
+_CHANGE_COLS = "id, article_id, version, at, kind, fields, observed, digests, captures, moved_to, url, title, run_id"
+
+
+def _change(row: Sequence[Any]) -> ChangeRow:
+    r = list(row)
+    for i, empty in ((5, "[]"), (7, "{}"), (8, "[]")):
+        r[i] = json.loads(r[i] or empty)
+    return ChangeRow(*r)
 
 
 class Retry(NamedTuple):
@@ -531,7 +560,7 @@ class State:
                 raise KeyError(f"article {aid} was never claimed")
             first_archived, attempts, version, known_published, last_change, last_kind = row
             published = known_published if published is None else published
-            if change_kind in CHANGE_KINDS:
+            if change_kind in SCHEDULED_KINDS:
                 last_change, last_kind = now, change_kind
             policy = self.recheck if recheck_after is None else RecheckPolicy(self.recheck.schedule, recheck_after)
             plan = policy.decide(
@@ -667,6 +696,91 @@ class State:
                 return
             last = rows[-1][0]
             left = left - len(rows) if left > 0 else left
+
+    # --- change history ---
+
+    def record_change(
+        self,
+        article_id: int,
+        kind: str,
+        *,
+        version: int,
+        observed: str,
+        at: float | None = None,
+        fields: Sequence[str] = (),
+        digests: dict[str, str] | None = None,
+        captures: Sequence[dict[str, Any]] = (),
+        moved_to: str | None = None,
+        url: str | None = None,
+        title: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Append one version or finding (`new`, `edited`, `removed`, `moved`, `restored`) to the article's history."""
+        self._query(
+            f"INSERT INTO changes ({_CHANGE_COLS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(article_id),
+                version,
+                time.time() if at is None else at,
+                kind,
+                json.dumps(list(fields)) if fields else None,
+                observed,
+                json.dumps(digests or {}, sort_keys=True),
+                json.dumps(list(captures), ensure_ascii=False) if captures else None,
+                moved_to,
+                url,
+                title,
+                run_id or self.run_id,
+            ),
+        )
+
+    def last_change(self, article_id: int) -> ChangeRow | None:
+        """The newest history row of the article, or None."""
+        row = self._one(
+            f"SELECT {_CHANGE_COLS} FROM changes WHERE article_id = ? ORDER BY id DESC LIMIT 1", (int(article_id),)
+        )
+        return _change(row) if row else None
+
+    def article_history(self, article_id: int) -> list[ChangeRow]:
+        """Every history row of the article, oldest first."""
+        rows = self._query(f"SELECT {_CHANGE_COLS} FROM changes WHERE article_id = ? ORDER BY id", (int(article_id),))
+        return [_change(r) for r in rows]
+
+    def changes(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        kinds: Sequence[str] | None = None,
+        article_id: int | None = None,
+    ) -> Iterator[ChangeRow]:
+        """History rows newest first, filtered by time (`since` <= at < `until`), kinds and article."""
+        where, params = ["id < ?"], [2**63 - 1]
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("at < ?")
+            params.append(until)
+        if kinds:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            params += list(kinds)
+        if article_id is not None:
+            where.append("article_id = ?")
+            params.append(int(article_id))
+        while True:
+            rows = self._query(
+                f"SELECT {_CHANGE_COLS} FROM changes WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {_PAGE}",
+                params,
+            )
+            yield from (_change(r) for r in rows)
+            if len(rows) < _PAGE:
+                return
+            params[0] = rows[-1][0]
+
+    def count_changes(self) -> int:
+        """How many history rows are kept."""
+        return int(self._one("SELECT count(*) FROM changes")[0])
 
     # --- jobs (the frontier) ---
 

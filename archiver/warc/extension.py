@@ -160,6 +160,7 @@ class WarcWriterExtension:
             crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
             crawler.signals.connect(self.engine_stopped, signal=signals.engine_stopped)
             crawler.signals.connect(self.text_extracted, signal=archiver_signals.text_extracted)
+            crawler.signals.connect(self.article_finished, signal=archiver_signals.article_finished)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcWriterExtension:
@@ -306,6 +307,24 @@ class WarcWriterExtension:
         record = build_conversion(url, record_id, text, datetime.now(UTC), self.version)
         self.writer.write([record])
         self.stats.inc_value("warc/records/conversion")
+        self.stats.inc_value("warc/records")
+
+    def article_finished(self, item: Any, **kwargs: Any) -> None:
+        """A recheck's metadata record: its kind, changed fields and the previous version's captures (provenance)."""
+        change = getattr(item, "change", None)
+        capture = next((c for c in item.captures if c.role in ("page", "api") and c.record_id), None)
+        if change is None or capture is None:
+            return
+        fields: list[tuple[str, object]] = [
+            ("article-id", item.article_id),
+            ("recheck", change.kind),
+            ("changed-fields", ",".join(change.fields)),
+            ("moved-to", change.moved_to),
+            ("version", item.version),
+        ]
+        fields += [("previous-capture", record_id) for record_id in item.previous_captures]
+        self.writer.write([build_metadata(capture.url, capture.record_id, fields, datetime.now(UTC), self.version)])
+        self.stats.inc_value("warc/records/metadata")
         self.stats.inc_value("warc/records")
 
     # --- files --------------------------------------------------------------------------------------------

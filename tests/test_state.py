@@ -15,6 +15,7 @@ import pytest
 from scrapy import signals
 from scrapy.utils.test import get_crawler
 
+from archiver.state import store as state_mod
 from archiver.state.store import (
     ARCHIVED,
     CLAIMED,
@@ -27,7 +28,6 @@ from archiver.state.store import (
     StateError,
     StateLocked,
 )
-from archiver.state import store as state_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86400.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from scrapy import signals as scrapy_signals
@@ -23,27 +23,12 @@ from archiver.run.assemble import feed_ref
 from archiver.run.jobs import ArticleJob, job_from_entry
 from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 UNCHANGED_DUMP = "unchanged since an earlier run"
-
-
-def parse_bool(value: str | bool) -> bool:
-    """A spider argument such as `media=0` as a bool."""
-    if isinstance(value, bool):
-        return value
-    word = value.strip().lower()
-    if word not in TRUE_WORDS | FALSE_WORDS:
-        raise ValueError(f"not a yes/no value: {value!r}")
-    return word in TRUE_WORDS
 
 
 def parse_time(value: str | None) -> datetime | None:
     """A `since`/`until` argument (ISO date or date-time; UTC when no zone is given)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return config.parse_datetime(value) if value else None
 
 
 # Reasons a later run would meet again unchanged (gone, refused by scope, over a size limit): a partial

@@ -33,8 +33,9 @@ from archiver.items.model import ArticleItem, ItemError
 from archiver.items.storage import items_file
 from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
 from archiver.run.jobs import ArticleJob
-from archiver.run.plan import RunPlan, parse_bool, parse_time
+from archiver.run.plan import RunPlan
 from archiver.warc.lookup import archived_body
+from archiver.warc.middleware import CAPTURE_ERROR
 
 READ_BATCH = 256
 
@@ -102,11 +103,14 @@ class FeedDumpSpider(Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        args = config.parse_spider_args(
+            {"dumps": dumps, "refs_depth": refs_depth, "media": media, "limit": limit, "since": since, "until": until}
+        )
         self.dump_paths = [p for p in (dumps or "").split(",") if p.strip()] or [bundled_dumps()]
-        self._args = {"refs_depth": refs_depth, "media": media}
-        self.limit = int(limit) if limit not in (None, "") else None
-        self.since = parse_time(since)
-        self.until = parse_time(until)
+        self._args = {"refs_depth": args["refs_depth"], "media": args["media"]}
+        self.limit = args["limit"]
+        self.since = args["since"]
+        self.until = args["until"]
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -125,9 +129,9 @@ class FeedDumpSpider(Spider):
         settings = crawler.settings
         spider.run_id = settings["ARCHIVER_RUN_ID"]
         depth = spider._args["refs_depth"]
-        spider.refs_depth = int(depth if depth not in (None, "") else config.get(settings, "ARCHIVER_REFS_DEPTH"))
+        spider.refs_depth = int(depth if depth is not None else config.get(settings, "ARCHIVER_REFS_DEPTH"))
         media = spider._args["media"]
-        spider.media = parse_bool(media) if media not in (None, "") else bool(config.get(settings, "ARCHIVER_MEDIA"))
+        spider.media = media if media is not None else bool(config.get(settings, "ARCHIVER_MEDIA"))
         spider.allowed_hosts = frozenset(h.lower() for h in config.get_list(settings, "ARCHIVER_ALLOWED_HOSTS"))
         spider.max_refs = int(config.get(settings, "ARCHIVER_MAX_REFERENCES"))
         spider.max_images = int(config.get(settings, "ARCHIVER_MAX_IMAGES"))
@@ -327,7 +331,9 @@ class FeedDumpSpider(Spider):
 def fetched_from(response: Response, role: str) -> Fetched:
     """The outcome of an exchange that produced a response."""
     meta = response.meta
-    error = "truncated body" if "dataloss" in response.flags else encoding_error(response, role)
+    error = meta.get(CAPTURE_ERROR) or (
+        "truncated body" if "dataloss" in response.flags else encoding_error(response, role)
+    )
     return Fetched(
         url=response.url,
         role=role,

@@ -91,6 +91,13 @@ class StateError(Exception):
     """The state file cannot be used (e.g. written by a newer archiver)."""
 
 
+REBUILD_HINT = "scrapy state-rebuild -s ARCHIVER_OUTPUT_DIR={out}"
+
+
+class StateDamaged(StateError):
+    """The state file fails SQLite's integrity check, or is new beside an output folder that holds earlier runs."""
+
+
 class StateLocked(StateError):
     """Another live process holds the output folder's run lock."""
 
@@ -291,6 +298,7 @@ class State:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         try:
+            _check_integrity(conn, path)
             if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 raise StateError(f"{path}: cannot switch to WAL journal mode")
             conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
@@ -311,8 +319,16 @@ class State:
 
         settings = crawler.settings
         out = config.output_dir(settings)
+        path = Path(config.get(settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3")
+        earlier = earlier_runs(out)
+        if earlier and (not path.exists() or path.stat().st_size == 0):
+            raise StateDamaged(
+                f"state file {path} is {'empty' if path.exists() else 'missing'} but {out} holds earlier runs "
+                f"({earlier}): a new state would fetch and write the archive again; rebuild it with "
+                f"`{REBUILD_HINT.format(out=out)}`"
+            )
         state = cls.open(
-            config.get(settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3",
+            path,
             lock_path=out / ".lock",
             synchronous=str(config.get(settings, "ARCHIVER_STATE_SYNCHRONOUS")),
             retry=RetryPolicy(
@@ -816,6 +832,29 @@ class State:
         """How many captures are recorded."""
         return int(self._one("SELECT count(*) FROM captures")[0])
 
+    def forget_captures(self, warc_file: str, from_offset: int = 0, now: float | None = None) -> list[int]:
+        """Drop the captures of `warc_file` from `from_offset` on (their records are gone) and make every article
+        that has one of them due at once, so the next run fetches it again; the ids of those articles."""
+        with self._tx() as c:
+            urls = [
+                r[0]
+                for r in c.execute(
+                    'SELECT DISTINCT url FROM captures WHERE warc_file = ? AND "offset" >= ?', (warc_file, from_offset)
+                )
+            ]
+            c.execute('DELETE FROM captures WHERE warc_file = ? AND "offset" >= ?', (warc_file, from_offset))
+            ids: set[int] = set()
+            by_url = "SELECT article_id FROM articles WHERE page_url = ? OR api_url = ?"
+            for url in urls:
+                ids.update(r[0] for r in c.execute(by_url, (url, url)))
+            for aid in sorted(ids):
+                c.execute(
+                    "UPDATE articles SET next_check = ?, status = CASE WHEN status = 'given_up' THEN 'failed' "
+                    "ELSE status END WHERE article_id = ?",
+                    (now if now is not None else time.time(), aid),
+                )
+        return sorted(ids)
+
 
 class StateCaptureIndex:
     """The WARC writer's digest index (`archiver.warc.dedupe.CaptureIndex`) served by the state, across runs."""
@@ -878,6 +917,23 @@ def _read_holder(fd: int) -> dict[str, Any]:
     return {}
 
 
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise `StateDamaged`, naming the fix, unless SQLite's `quick_check` finds the file sound."""
+    try:
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        verdict = str(exc)
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        raise StateDamaged(
+            f"state file {path} is damaged ({verdict}): rebuild it from the output folder with "
+            f"`{REBUILD_HINT.format(out=path.parent)}`"
+        )
+
+
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring the file to SCHEMA_VERSION, all pending migrations in one transaction."""
     conn.execute("BEGIN IMMEDIATE")
@@ -896,6 +952,16 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("COMMIT")
 
 
+def earlier_runs(out: Path) -> str | None:
+    """What in an output folder shows that runs wrote to it (WARC files, items, reports), or None."""
+    found = [
+        f"{sub}/{pattern}"
+        for sub, pattern in (("warc", "*.warc.gz*"), ("items", "*.jsonl"), ("reports", "*.json"))
+        if (out / sub).is_dir() and next((out / sub).glob(pattern), None) is not None
+    ]
+    return ", ".join(found) or None
+
+
 def run_id_for(crawler: Any) -> str:
     """The run's id: `ARCHIVER_RUN_ID`, else `<spider>-<UTC time>-<pid>` (set into the settings if possible)."""
     settings = crawler.settings
@@ -910,7 +976,7 @@ def run_id_for(crawler: Any) -> str:
 def _refusal_already_logged(record: logging.LogRecord) -> bool:
     """asyncio log filter: Scrapy hands a refused start to asyncio, which would print StateLocked again, traceback
     and all, as "Task exception was never retrieved"; the one error line above says it (exit status stays 1)."""
-    return not (record.exc_info and isinstance(record.exc_info[1], StateLocked))
+    return not (record.exc_info and isinstance(record.exc_info[1], StateError))
 
 
 class StateExtension:
@@ -929,7 +995,12 @@ class StateExtension:
     def from_crawler(cls, crawler: Any) -> StateExtension:
         from scrapy import signals
 
-        state = State.for_crawler(crawler)
+        try:
+            state = State.for_crawler(crawler)
+        except StateError as exc:
+            logger.error("%s", exc)
+            logging.getLogger("asyncio").addFilter(_refusal_already_logged)
+            raise
         run_id = run_id_for(crawler)
         try:
             state.acquire_run_lock(run_id)

@@ -7,7 +7,9 @@ work for the next run, and memory does not grow with the corpus or the history.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -21,7 +23,11 @@ from archiver.items.model import ArticleItem
 from archiver.items.storage import items_file, written_ids
 from archiver.run.assemble import feed_ref
 from archiver.run.jobs import ArticleJob, job_from_entry
-from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State
+from archiver.run.outage import stop_if_disk_full
+from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State, StateError
+from archiver.warc.middleware import CAPTURE_LOSS
+
+logger = logging.getLogger(__name__)
 
 UNCHANGED_DUMP = "unchanged since an earlier run"
 
@@ -38,9 +44,24 @@ PERMANENT_REASONS = ("HTTP 410", "out of scope", "too large")
 
 def needs_retry(item: ArticleItem) -> bool:
     """Whether a later run should fetch the article again: failed, or partial for a passing reason."""
-    if item.status == "failed":
+    return retry_needed(item.status, [e.reason for e in item.errors])
+
+
+def retry_needed(status: str, reasons: list[str]) -> bool:
+    """`needs_retry` of an item's status and error reasons (also for items read back from JSON)."""
+    if status == "failed":
         return True
-    return item.status == "partial" and any(not e.reason.startswith(PERMANENT_REASONS) for e in item.errors)
+    return status == "partial" and any(not r.startswith(PERMANENT_REASONS) for r in reasons)
+
+
+def archived_item(data: dict[str, Any]) -> bool:
+    """Whether an item read back from an items file was taken as archived (not failed, to be retried)."""
+    return not retry_needed(data.get("status", ""), [e.get("reason", "") for e in data.get("errors") or []])
+
+
+def lost_locally(item: ArticleItem) -> bool:
+    """Whether the item failed here, not at the server (a capture not written): the next run retries it at once."""
+    return any(e.reason.startswith(CAPTURE_LOSS) for e in item.errors)
 
 
 def content_changed(item: ArticleItem) -> bool:
@@ -63,6 +84,7 @@ class RunPlan:
         factory = config.get(settings, "ARCHIVER_REFERENCE_CLAIMS")
         self.shared_claim: Callable[[int], bool] | None = config.load_factory(factory)(crawler) if factory else None
         self.planned = 0
+        self.unwritten: set[int] = set()  # articles whose item did not reach the items file
 
     @classmethod
     def for_crawler(cls, crawler: Any) -> RunPlan:
@@ -142,6 +164,14 @@ class RunPlan:
         """Follow written items; connected once the crawl runs, so after the feed exporter writes them."""
         for signal in (scrapy_signals.item_scraped, scrapy_signals.item_dropped, scrapy_signals.item_error):
             self.crawler.signals.connect(self.item_written, signal=signal)
+        self.crawler.signals.connect(self.item_not_written, signal=signals.item_not_written)
+
+    def item_not_written(self, item: Any, error: BaseException) -> None:
+        """The item's line is not in the items file: its article stays claimed, for the next run to redo."""
+        if isinstance(item, ArticleItem):
+            self.unwritten.add(item.article_id)
+        if not stop_if_disk_full(self.crawler, error, self.output_dir / "items"):
+            self.crawler.signals.send_catch_log(signals.run_problem, problem=f"items not written: {error}")
 
     def add_job(self, job: ArticleJob) -> bool:
         """Claim a job that came from elsewhere (the Redis queue); False when the state says nothing is due."""
@@ -175,7 +205,8 @@ class RunPlan:
             dead_run = row.last_run_id if row.status == CLAIMED else None
             if dead_run:
                 if dead_run not in written:
-                    written[dead_run] = written_ids(items_file(self.output_dir, dead_run))
+                    path = items_file(self.output_dir, dead_run)
+                    written[dead_run] = written_ids(path, keep=archived_item)
                 if row.article_id in written[dead_run]:
                     state.finish_article(row.article_id, ARCHIVED, self.run_id, now, self.recheck_after)
                     state.delete_job(row.article_id)
@@ -253,21 +284,32 @@ class RunPlan:
 
     def item_written(self, item: Any) -> None:
         """An emitted item is in the items file (or was refused): only now is its article done."""
-        if isinstance(item, ArticleItem):
+        if not isinstance(item, ArticleItem):
+            return
+        if item.article_id in self.unwritten:
+            self.unwritten.discard(item.article_id)
+            return
+        try:
             self._commit(item, content_changed(item))
+        except (sqlite3.Error, StateError) as exc:  # the article stays claimed: the next run does it again
+            if not stop_if_disk_full(self.crawler, exc, self.state.path):
+                problem = f"state not updated for article {item.article_id}: {exc}"
+                logger.error("%s", problem)
+                self.crawler.signals.send_catch_log(signals.run_problem, problem=problem)
 
     def _commit(self, item: ArticleItem, changed: bool) -> None:
         status = FAILED if needs_retry(item) else ARCHIVED
         errors = [f"{e.url}: {e.reason}" for e in item.errors]
         now = time.time()
         finish = (item.article_id, status, self.run_id, now, self.recheck_after, errors)
+        retry_now = status == FAILED and lost_locally(item)
         try:
-            self.state.finish_article(*finish, changed=changed)
+            self.state.finish_article(*finish, changed=changed, retry_now=retry_now)
         except KeyError:  # a job claimed elsewhere (a distributed feeder): record the claim, then the outcome
             self.state.claim_article(
                 item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
                 run_id=self.run_id, now=now, recheck_after=self.recheck_after,
             )  # fmt: skip
-            self.state.finish_article(*finish, changed=changed)
+            self.state.finish_article(*finish, changed=changed, retry_now=retry_now)
         if status == ARCHIVED:
             self.state.delete_job(item.article_id)

@@ -87,6 +87,7 @@ class RunReport:
         self.finish_reason = "unknown"
         self.problems: list[str] = []  # what makes the run a failure (exit status 1), besides what stats show
         self.exit_status: int | None = None  # set once the report is written (or could not be)
+        self.stopping: str | None = None  # why the run was told to stop early (archiver.run.outage)
         self._progress: task.LoopingCall | None = None
         self.tty = sys.stderr.isatty()
 

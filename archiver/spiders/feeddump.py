@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -33,7 +34,9 @@ from archiver.items.model import ArticleItem, ItemError
 from archiver.items.storage import items_file
 from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
 from archiver.run.jobs import ArticleJob
+from archiver.run.outage import stop_if_disk_full
 from archiver.run.plan import RunPlan
+from archiver.state.store import StateError
 from archiver.warc.lookup import archived_body
 from archiver.warc.middleware import CAPTURE_ERROR
 
@@ -148,6 +151,21 @@ class FeedDumpSpider(Spider):
         self.plan.open()
         if not config.get(self.settings, "ARCHIVER_READ_DUMPS"):
             return
+        try:
+            await self._plan()
+        except (OSError, sqlite3.Error, StateError) as exc:
+            if stop_if_disk_full(self.crawler, exc, config.output_dir(self.settings)):
+                return
+            raise
+        for job in self.plan.jobs():
+            if self.crawler.engine.needs_backout():
+                # Scrapy drains start() into the scheduler while the downloader is busy: wait for the scheduler
+                # to empty, so the frontier stays in the state instead of memory (Scrapy's start-requests-lazy).
+                await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
+            yield self.job_request(job)
+
+    async def _plan(self) -> None:
+        """Resume unfinished work, read the dumps, plan the due rechecks (into the state's jobs)."""
         self.plan.resume()
         results = iter_dumps(self.dump_paths, max_bytes=self.max_dump_bytes, skip=self.plan.unchanged)
         for n, result in enumerate(results, 1):
@@ -156,12 +174,6 @@ class FeedDumpSpider(Spider):
                 await asyncio.sleep(0)  # let the reactor breathe between batches
         self.plan.plan_rechecks()
         self.plan.reading_done()
-        for job in self.plan.jobs():
-            if self.crawler.engine.needs_backout():
-                # Scrapy drains start() into the scheduler while the downloader is busy: wait for the scheduler
-                # to empty, so the frontier stays in the state instead of memory (Scrapy's start-requests-lazy).
-                await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
-            yield self.job_request(job)
 
     def _read(self, result: DumpResult) -> None:
         entry = result.entry
@@ -224,7 +236,7 @@ class FeedDumpSpider(Spider):
     async def parse_job(self, response: Response) -> AsyncIterator[ArticleItem]:
         """First exchange in hand: fetch the rest of the job, then emit its items."""
         job: ArticleJob = response.meta["job"]
-        async for item in self._finish(job, fetched_from(response, response.meta["archiver"]["role"])):
+        async for item in self._finish_guarded(job, fetched_from(response, response.meta["archiver"]["role"])):
             yield item
 
     async def job_failed(self, failure: Failure) -> AsyncIterator[ArticleItem]:
@@ -232,8 +244,18 @@ class FeedDumpSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         url = (request.meta.get("redirect_urls") or [request.url])[0]  # the URL asked for, not a redirect target
         first = Fetched(url=url, role=request.meta["archiver"]["role"], error=failure_reason(failure))
-        async for item in self._finish(request.meta["job"], first):
+        async for item in self._finish_guarded(request.meta["job"], first):
             yield item
+
+    async def _finish_guarded(self, job: ArticleJob, first: Fetched) -> AsyncIterator[ArticleItem]:
+        """`_finish`, except that a full disk stops the run instead of failing here: the job stays claimed in the
+        state, so the next run does it."""
+        try:
+            async for item in self._finish(job, first):
+                yield item
+        except (OSError, sqlite3.Error, StateError) as exc:
+            if not stop_if_disk_full(self.crawler, exc, config.output_dir(self.settings)):
+                raise
 
     async def _finish(self, job: ArticleJob, first: Fetched) -> AsyncIterator[ArticleItem]:
         parts = ArticleParts(job=job)

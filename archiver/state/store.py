@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from archiver import config
+from archiver import signals as archiver_signals
 
 logger = logging.getLogger(__name__)
 
@@ -586,11 +587,13 @@ class State:
         errors: Iterable[str] = (),
         *,
         changed: bool = True,
+        retry_now: bool = False,
     ) -> ArticleRow:
         """Record the outcome of a claimed article: `archived` (a new version if `changed`) or `failed`.
 
         A failed article is retried with backoff until `max_attempts`, then given up; one archived
-        before keeps its archived status and falls back to its normal recheck time instead.
+        before keeps its archived status and falls back to its normal recheck time instead. With `retry_now`
+        (the failure was local, e.g. a WARC write error) the next run retries it and no attempt is counted.
         """
         if status not in (ARCHIVED, FAILED):
             raise ValueError(f"status must be {ARCHIVED!r} or {FAILED!r}, not {status!r}")
@@ -619,6 +622,11 @@ class State:
                         run_id,
                         aid,
                     ),
+                )
+            elif retry_now:
+                c.execute(
+                    "UPDATE articles SET status = ?, next_check = ?, errors = ?, last_run_id = ? WHERE article_id = ?",
+                    (ARCHIVED if first_archived is not None else FAILED, now, errs, run_id, aid),
                 )
             else:
                 attempts += 1
@@ -1019,4 +1027,9 @@ class StateExtension:
     def spider_closed(self, spider: Any, reason: str) -> None:
         """Record the run's outcome and stats."""
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        State.for_crawler(self.crawler).finish_run(self.run_id, time.time(), reason, stats)
+        try:
+            State.for_crawler(self.crawler).finish_run(self.run_id, time.time(), reason, stats)
+        except (sqlite3.Error, StateError) as exc:  # the next run sees this run as interrupted: nothing is lost
+            problem = f"state {self.state.path}: run {self.run_id} not recorded as finished: {exc}"
+            logger.error("%s", problem)
+            self.crawler.signals.send_catch_log(archiver_signals.run_problem, problem=problem)

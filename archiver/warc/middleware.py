@@ -13,6 +13,7 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
 from archiver.config import get
+from archiver.run.outage import stop_if_disk_full
 from archiver.tuning.eventloop import after_pending_io
 from archiver.warc.extension import WarcWriterExtension
 
@@ -23,6 +24,7 @@ DECODED_BODY = "_archiver_decoded_body"
 # request.meta key: why the exchange could not be written to a WARC file (a write error, the digest index failing):
 # the response reaches the spider, but as a loss, never as an archived capture.
 CAPTURE_ERROR = "warc_capture_error"
+CAPTURE_LOSS = "WARC write failed"  # how such a reason starts
 # Bodies from this size on (a page: ~100 KB gzip-encoded, ~260 KB decoded) take over a millisecond to capture, in two
 # halves; a shorter one (an image, an API answer) takes 0.3-0.8 ms, in one.
 LONG_BODY = 32 * 1024
@@ -59,6 +61,7 @@ class WarcCaptureMiddleware:
             reason = capture_failure(exc)
             logger.error("WARC capture of %s failed: %s", request.url, reason)
             request.meta[CAPTURE_ERROR] = reason
+            stop_if_disk_full(self.archive.crawler, exc, self.archive.directory)
             return response
         request.meta["warc_capture"] = captured.location
         if captured.decoded_body is not None:

@@ -38,9 +38,10 @@ def stop_run(crawler: Any, problem: str, reason: str) -> None:
     """Record why the run fails and close the spider (no new work); the first call does it, later ones only log."""
     crawler.signals.send_catch_log(signals.run_problem, problem=problem)
     report = crawler.get_extension(RunReport)
-    if crawler.engine is None or report is None or report.stopping:
+    if crawler.engine is None or (report is not None and report.stopping):
         return
-    report.stopping = reason
+    if report is not None:
+        report.stopping = reason
     logger.error("stopping the run: %s", problem)
     deferred_from_coro(crawler.engine.close_spider_async(reason=reason))
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from twisted.internet import task
 from archiver import config, signals
 from archiver.items.model import ArticleItem
 from archiver.run.assemble import now_iso
+from archiver.state.store import State, StateError
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class RunReport:
         self.problems: list[str] = []  # what makes the run a failure (exit status 1), besides what stats show
         self.exit_status: int | None = None  # set once the report is written (or could not be)
         self.stopping: str | None = None  # why the run was told to stop early (archiver.run.outage)
+        self.unfinished: int | None = None  # claimed articles left unfinished, from the state at close
         self._progress: task.LoopingCall | None = None
         self.tty = sys.stderr.isatty()
 
@@ -147,6 +150,10 @@ class RunReport:
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         self.finish_reason = reason
+        try:
+            self.unfinished = State.for_crawler(self.crawler).count_unfinished(self.run_id)
+        except (StateError, sqlite3.Error) as exc:
+            logger.error("state not readable at close: %s", exc)
         if self._progress is not None and self._progress.running:
             self._progress.stop()
         if self.tty:
@@ -252,7 +259,7 @@ class RunReport:
         broken = [w["path"] for w in self.warc_files if not w["ok"]]
         if broken:
             problems.append(f"{len(broken)} WARC files failed their check: {', '.join(broken[:5])}")
-        unfinished = self.planned() - self.articles.done
+        unfinished = self.unfinished if self.unfinished is not None else self.planned() - self.articles.done
         if unfinished > 0:
             problems.append(f"{unfinished} planned articles not finished ({reason}); the next run does them")
         return {"ok": not problems, "exit_status": 1 if problems else 0, "problems": problems}

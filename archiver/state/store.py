@@ -660,6 +660,11 @@ class State:
         where = "(status = 'failed' AND next_check <= :now) OR (status = 'claimed' AND last_run_id IS NOT :run)"
         yield from self._articles_where(where, {"now": now, "run": run_id or self.run_id}, limit)
 
+    def count_unfinished(self, run_id: str) -> int:
+        """Articles `run_id` claimed and never finished (their work is left for the next run)."""
+        sql = "SELECT count(*) FROM articles WHERE status = ? AND last_run_id = ?"
+        return int(self._one(sql, (CLAIMED, run_id))[0])
+
     def count_articles(self, status: str | None = None) -> int:
         """How many articles (with this status)."""
         if status is None:

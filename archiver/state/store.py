@@ -941,6 +941,7 @@ def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         verdict = str(exc)
     if verdict != "ok":
+        verdict = "; ".join(line.strip("* ") for line in str(verdict).splitlines() if line.strip("* "))[:200]
         raise StateDamaged(
             f"state file {path} is damaged ({verdict}): rebuild it from the output folder with "
             f"`{REBUILD_HINT.format(out=path.parent)}`"

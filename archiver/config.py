@@ -454,9 +454,9 @@ def output_dir(settings: BaseSettings) -> Path:
 
 def markdown_table() -> str:
     """The settings as the Markdown table that README shows."""
-    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    rows = ["| setting | default | allowed | meaning |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
-        rows.append(f"| `{s.name}` | `{s.default!r}` | {s.doc} |")
+        rows.append(f"| `{s.name}` | `{s.default!r}` | {allowed(s)} | {s.doc} |")
     return "\n".join(rows)
 
 

@@ -109,6 +109,19 @@ class RedisJobSource:
         if self._down_since is not None:
             logger.warning("worker %s: Redis answers again after %.1f s", self.worker, self._down_for())
             self._down_since = None
+            try:
+                self._reconcile()
+            except redis.RedisError as exc:
+                self._redis_down(exc)
+
+    def _reconcile(self) -> None:
+        """Give back the jobs Redis lists as held by this worker that it does not know of: a `take` whose reply was
+        lost in the outage. Left there, they would never run nor be reaped, and the worker would never go idle."""
+        known = set(self.held.values()) | {raw for raw, *_ in self.unacked}
+        lost = [raw for raw in self.queue.held(self.worker) if raw not in known]
+        back = sum(self.queue.give_back(self.worker, raw) for raw in lost)
+        if back:
+            logger.warning("worker %s: %d jobs taken during the Redis outage put back in the queue", self.worker, back)
 
     def _down_for(self) -> float:
         return 0.0 if self._down_since is None else time.monotonic() - self._down_since

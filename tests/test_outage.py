@@ -3,7 +3,9 @@ else a file-size limit), against the real stand-in; the next run with room finis
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,9 +15,11 @@ import pytest
 from crawl_support import CrawlRun, run_crawl
 from disk_support import small_disk
 
+from archiver.run.outage import disk_full
 from archiver.state.store import ARCHIVED, FAILED, State
 from archiver.warc.check import check_file
 from archiver.warc.lookup import read_record_at
+from archiver.warc.middleware import capture_failure
 
 LOST = "WARC write failed"
 
@@ -118,3 +122,19 @@ def test_a_second_run_cleans_stale_report_files(standin: Any, tmp_path: Path) ->
     assert run.returncode == 0, run.log[-3000:]
     assert not stale.exists()
     assert isinstance(run, CrawlRun) and run.report()["outcome"]["ok"]
+
+
+def test_disk_full_is_recognised_through_wrapping_errors() -> None:
+    full = OSError(errno.ENOSPC, "No space left on device")
+    try:
+        try:
+            raise full
+        except OSError as exc:
+            raise RuntimeError("write failed") from exc
+    except RuntimeError as wrapped:
+        assert disk_full(wrapped)
+    assert disk_full(sqlite3.OperationalError("database or disk is full"))
+    assert disk_full(OSError(errno.EFBIG, "File too large"))
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not disk_full(ValueError("x"))
+    assert capture_failure(full) == "WARC write failed: OSError: [Errno 28] No space left on device"

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
+from scrapy.settings import BaseSettings
 
 from archiver import config
 from archiver.run.report import RunReport
@@ -19,7 +20,7 @@ from archiver.run.report import RunReport
 MAIN_SPIDER = "feeddump"
 
 
-def start_problems(settings: config.BaseSettings, spider: str, spargs: dict[str, str]) -> list[str]:
+def start_problems(settings: BaseSettings, spider: str, spargs: dict[str, str]) -> list[str]:
     """One line per setting or argument that would make the run fail or do the wrong thing."""
     problems = config.validate_settings(settings)
     if spider == MAIN_SPIDER:

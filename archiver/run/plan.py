@@ -21,11 +21,10 @@ from archiver import config, signals
 from archiver.dw.dumps import FeedEntry
 from archiver.items.model import ArticleItem
 from archiver.items.storage import items_file, written_ids
-from archiver.run.assemble import feed_ref
+from archiver.run.assemble import CAPTURE_LOSS, feed_ref
 from archiver.run.jobs import ArticleJob, job_from_entry
 from archiver.run.outage import stop_if_disk_full
 from archiver.state.store import ARCHIVED, CLAIMED, FAILED, State, StateError
-from archiver.warc.middleware import CAPTURE_LOSS
 
 logger = logging.getLogger(__name__)
 

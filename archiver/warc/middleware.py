@@ -24,7 +24,6 @@ DECODED_BODY = "_archiver_decoded_body"
 # request.meta key: why the exchange could not be written to a WARC file (a write error, the digest index failing):
 # the response reaches the spider, but as a loss, never as an archived capture.
 CAPTURE_ERROR = "warc_capture_error"
-CAPTURE_LOSS = "WARC write failed"  # how such a reason starts
 # Bodies from this size on (a page: ~100 KB gzip-encoded, ~260 KB decoded) take over a millisecond to capture, in two
 # halves; a shorter one (an image, an API answer) takes 0.3-0.8 ms, in one.
 LONG_BODY = 32 * 1024

@@ -18,6 +18,7 @@ from crawl_support import ROOT, run_crawl
 from archiver.state.store import ARCHIVED, FAILED, State
 
 LIMIT = {"limit": "6"}
+NOTHING_NEW = {"limit": "0"}  # no new article from the dumps: what a run does is what the state leaves it
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +85,11 @@ def test_a_broken_state_is_refused_then_rebuilt_without_refetching(
     if fault != "missing":
         assert Path(summary["old_state_kept_as"]).exists()
 
-    before = [json.loads(line) for f in (out / "items").glob("*.jsonl") for line in f.read_text("utf-8").splitlines()]
-    again = run_crawl(out, standin, args=LIMIT)
+    again = run_crawl(out, standin, args=NOTHING_NEW)
     assert again.returncode == 0, again.log[-3000:]
-    assert again.report()["outcome"]["ok"]
-    # The next run goes on with new articles (`limit` is per run) and fetches nothing of the archive again.
-    assert {i["article_id"] for i in before}.isdisjoint(i["article_id"] for i in again.items())
-    urls = {c["url"] for i in before for c in i["captures"] if c["role"] in ("page", "api")}
-    assert urls and urls.isdisjoint(c["url"] for i in again.items() for c in i["captures"])
+    report = again.report()
+    assert report["outcome"]["ok"] and report["requests"] == 0 and report["items_written"] == 0  # nothing again
+    assert sorted(p.name for p in (out / "warc").iterdir()) == warcs
 
 
 def test_state_rebuild_refuses_a_sound_state(archive: Path, tmp_path: Path) -> None:
@@ -129,7 +127,7 @@ def test_records_cut_from_a_closed_warc_are_fetched_again(standin: Any, archive:
     got = scrapy("warc-get", lost[-1]["record_id"], out=out)
     assert got.returncode == 1 and "Traceback" not in got.stderr and len(got.stderr.strip().splitlines()) == 1
 
-    rerun = run_crawl(out, standin, args=LIMIT)
+    rerun = run_crawl(out, standin, args=NOTHING_NEW)
     assert rerun.returncode == 0, rerun.log[-3000:]
     refetched = {c["url"] for i in rerun.items() for c in i["captures"]}
     lost_urls = {c["url"] for c in lost if c["role"] in ("page", "api")}

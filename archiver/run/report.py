@@ -280,7 +280,7 @@ class RunReport:
             f"  WARC files: {len(report['warc_files'])}, failing checks: "
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",
         ]
-        for problem in report["outcome"]["problems"]:
+        for problem in report.get("outcome", {}).get("problems", []):
             lines.append(f"  NOT OK: {problem}")
         if report["failures"] or d["failed"] or d["skipped"]:
             lines.append(f"  failures and skipped dumps are listed in {path}")

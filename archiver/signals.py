@@ -13,3 +13,10 @@ article_finished = object()
 
 # One input file was accounted for: kwargs path, outcome (read/duplicate/skipped/failed), reason.
 dump_processed = object()
+
+# Something makes the run a failure although it may go on or end normally (a full disk, a lost digest index):
+# kwargs problem (one line). The run report lists it and the run exits with status 1.
+run_problem = object()
+
+# An item could not be written to its items file (a full disk): kwargs item, error. Its article is not done.
+item_not_written = object()

@@ -48,6 +48,7 @@ def run_crawl(
     settings: dict[str, Any] | None = None,
     args: dict[str, Any] | None = None,
     timeout: float = 300,
+    preexec: Any = None,
 ) -> CrawlRun:
     """`scrapy crawl feeddump` against a running stand-in (conftest's `standin`), output in `out`."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", "feeddump"]
@@ -58,5 +59,5 @@ def run_crawl(
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}  # the profile scrapy.cfg names
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
     return CrawlRun(out, proc.returncode, proc.stdout + proc.stderr)

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.run.plan import parse_bool, parse_time
+from archiver.config import parse_bool
+from archiver.run.plan import parse_time
 
 
 def test_parse_bool_words():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
 from archiver.standin.extension import StandinExtension
+from archiver.standin.server import TMP_PREFIX, sweep_stale_tmpdirs
 
 DUMPS = Path(__file__).parent / "data" / "feed-dumps"
 SAMPLE_ID = 71613509
@@ -59,3 +63,16 @@ def test_without_the_resolver_it_says_so(scrapy_probe) -> None:
     settings = {**IN_PROCESS, "TWISTED_DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver"}
     out = scrapy_probe([], settings, args={"dumps": str(DUMPS)})  # no request: nothing may leave the machine
     assert "DW stand-in started but not routed" in out["_log"]
+
+
+def test_ca_folders_of_dead_stand_ins_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"{TMP_PREFIX}{gone.pid}-abc"
+    live = tmp_path / f"{TMP_PREFIX}{os.getpid()}-def"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "ca.pem").write_text("x")
+    assert sweep_stale_tmpdirs() == [dead]
+    assert not dead.exists() and live.exists()

@@ -171,3 +171,11 @@ def test_digests_order_and_members(tmp_path):
     data = gzip_member(info.to_bytes(), 6) + gzip_member(ok.to_bytes(), 6)
     cut.write_bytes(data[:-10])
     assert "gzip-member" in rules(cut)
+
+
+def test_a_folder_without_closed_files_is_not_a_pass(tmp_path: Path) -> None:
+    empty = warc_check(tmp_path)
+    assert empty.returncode == 1 and f"{tmp_path}: no closed WARC file to check" in empty.stderr
+    (tmp_path / "archiver-20260101000000000-00000-h-1.warc.gz.open").write_bytes(b"")
+    only_open = warc_check(tmp_path)
+    assert only_open.returncode == 1 and "1 .open files not closed yet" in only_open.stderr

@@ -35,7 +35,16 @@ class Command(ScrapyCommand):
         files: list[Path] = []
         for arg in args:
             p = Path(arg)
-            files += sorted(p.glob("*.warc.gz")) + sorted(p.glob("*.warc")) if p.is_dir() else [p]
+            if not p.is_dir():
+                files.append(p)
+                continue
+            found = sorted(p.glob("*.warc.gz")) + sorted(p.glob("*.warc"))
+            if not found:
+                still_open = len(list(p.glob("*.warc.gz.open")))
+                unfinished = f" ({still_open} .open files not closed yet: `scrapy warc-recover`)" if still_open else ""
+                print(f"{p}: no closed WARC file to check{unfinished}", file=sys.stderr)
+                self.exitcode = 1
+            files += found
         bad = 0
         for path in files:
             result = check_file(path, opts.warc_version)

@@ -42,9 +42,14 @@ class Command(ScrapyCommand):
             print(f"not archived: {key}", file=sys.stderr)
             self.exitcode = 1
             return
-        record = read_record_at(loc.warc_file, loc.offset)
-        # An archived gzip bomb is printed as stored, never inflated past DOWNLOAD_MAXSIZE.
-        head, body = archived_response(output / "warc", record, self.settings.getint("DOWNLOAD_MAXSIZE") or None)
+        try:
+            record = read_record_at(loc.warc_file, loc.offset)
+            # An archived gzip bomb is printed as stored, never inflated past DOWNLOAD_MAXSIZE.
+            head, body = archived_response(output / "warc", record, self.settings.getint("DOWNLOAD_MAXSIZE") or None)
+        except (OSError, ValueError, EOFError) as exc:
+            print(f"{key}: record unreadable at {loc.warc_file}@{loc.offset}: {exc}", file=sys.stderr)
+            self.exitcode = 1
+            return
         out = sys.stdout.buffer
         if not opts.body_only:
             out.write(head)

@@ -35,6 +35,9 @@ def merge_reports(reports: Iterable[tuple[str, dict[str, Any]]], run_id: str) ->
         workers.append({"path": path, **{k: report.get(k) for k in _PER_WORKER}})
         counts = {k: v for k, v in report.items() if k not in _PER_WORKER}
         merged = merge_values(merged, counts)
+    if "outcome" in merged:  # the run is ok only if every worker's was: its problems, each worker's
+        problems = list(merged["outcome"].get("problems") or [])
+        merged["outcome"] = {"ok": not problems, "exit_status": 1 if problems else 0, "problems": problems}
     started = [w["started"] for w in workers if w.get("started")]
     finished = [w["finished"] for w in workers if w.get("finished")]
     return {

@@ -164,6 +164,16 @@ class JobQueue:
         """Drop a held job without marking its article (a second copy of a job the worker already runs)."""
         return bool(self.conn.lrem(self.keys.processing(worker), 1, raw))
 
+    def give_back(self, worker: str, raw: str) -> bool:
+        """Put one held job back at the head of the queue (the worker lost track of it, e.g. a reply lost)."""
+        pipe = self.conn.pipeline()
+        pipe.lrem(self.keys.processing(worker), 1, raw)
+        pipe.lpush(self.keys.jobs, raw)
+        removed, _ = pipe.execute()
+        if not removed:  # not held after all: undo the push
+            self.conn.lrem(self.keys.jobs, 1, raw)
+        return bool(removed)
+
     def requeue(self, worker: str) -> int:
         """Put back every job the worker holds (at the head of the queue) and forget the worker."""
         return int(self._requeue(keys=[self.keys.jobs, self.keys.workers], args=[self.keys.prefix, worker]))

@@ -23,6 +23,9 @@ from archiver import config
 from archiver import signals as archiver_signals
 from archiver.distributed.connection import client, keys, worker_id
 from archiver.distributed.queue import JobQueue
+from archiver.items.model import ArticleItem
+from archiver.run.outage import stop_run
+from archiver.run.plan import lost_locally
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class RedisJobSource:
         self._last_reap = 0.0
         self._loop: task.LoopingCall | None = None
         self._closing = False
+        self._down_since: float | None = None  # when Redis stopped answering (None: it answers)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisJobSource:
@@ -79,7 +83,12 @@ class RedisJobSource:
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        back = self.queue.requeue(self.worker)
+        try:
+            back = self.queue.requeue(self.worker)
+        except redis.RedisError as exc:
+            logger.error("worker %s closed (%s): Redis unreachable, its jobs are left for the reaper: %s",
+                         self.worker, reason, exc)  # fmt: skip
+            return
         stats = self.crawler.stats
         stats.set_value("archiver/redis/requeued_at_close", back)
         logger.info("worker %s closed (%s): %d unfinished jobs put back", self.worker, reason, back)
@@ -90,12 +99,42 @@ class RedisJobSource:
     # --- taking ---
 
     def tick(self) -> None:
-        """One round of `_tick`; an unreachable Redis is logged and retried on the next round."""
+        """One round of `_tick`; an unreachable Redis is retried on the next rounds (the client reconnects), until
+        the outage outlasts the heartbeat TTL: then the worker stops, exit status 1, its jobs left for the reaper."""
         try:
             self._tick()
         except redis.RedisError as exc:
-            self.crawler.stats.inc_value("archiver/redis/errors")
-            logger.warning("worker %s: Redis error, retrying: %s", self.worker, exc)
+            self._redis_down(exc)
+            return
+        if self._down_since is not None:
+            logger.warning("worker %s: Redis answers again after %.1f s", self.worker, self._down_for())
+            self._down_since = None
+            try:
+                self._reconcile()
+            except redis.RedisError as exc:
+                self._redis_down(exc)
+
+    def _reconcile(self) -> None:
+        """Give back the jobs Redis lists as held by this worker that it does not know of: a `take` whose reply was
+        lost in the outage. Left there, they would never run nor be reaped, and the worker would never go idle."""
+        known = set(self.held.values()) | {raw for raw, *_ in self.unacked}
+        lost = [raw for raw in self.queue.held(self.worker) if raw not in known]
+        back = sum(self.queue.give_back(self.worker, raw) for raw in lost)
+        if back:
+            logger.warning("worker %s: %d jobs taken during the Redis outage put back in the queue", self.worker, back)
+
+    def _down_for(self) -> float:
+        return 0.0 if self._down_since is None else time.monotonic() - self._down_since
+
+    def _redis_down(self, exc: BaseException) -> None:
+        self.crawler.stats.inc_value("archiver/redis/errors")
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("worker %s: Redis unreachable, retrying every %.1f s: %s", self.worker, self.poll, exc)
+        if self._down_for() >= self.ttl and not self._closing:
+            self._closing = True
+            problem = f"Redis unreachable for {self._down_for():.0f} s (heartbeat TTL {self.ttl:g} s): {exc}"
+            stop_run(self.crawler, problem, "redis_unavailable")
 
     def _tick(self) -> None:
         """Heartbeat, reap dead workers now and then, take jobs up to the limit and schedule them."""
@@ -129,13 +168,13 @@ class RedisJobSource:
                 continue
             self.held[job.article_id] = raw
             stats.inc_value("archiver/redis/taken")
-            stats.inc_value("archiver/articles/planned")  # the run report's "planned": jobs this worker took
             request = accept(job) if accept is not None else spider.job_request(job)
             if request is None:  # the spider's own state says there is nothing to do for this job
                 self.held.pop(job.article_id)
                 self.queue.ack(self.worker, raw, job.article_id, ok=True)
                 stats.inc_value("archiver/redis/refused")
                 continue
+            stats.inc_value("archiver/articles/planned")  # the run report's "planned": jobs this worker runs
             self.crawler.engine.crawl(request)
         # The engine looks at idle spiders only every 5 s: close as soon as the exit is due.
         if not taken.jobs and not self._closing and engine.spider_is_idle() and self._exit_due():
@@ -161,8 +200,9 @@ class RedisJobSource:
         """Stay open while jobs are held, pending, or held by other workers (they may come back)."""
         try:
             due = self._exit_due()
-        except redis.RedisError:
-            due = False
+        except redis.RedisError as exc:
+            self._redis_down(exc)
+            due = self._closing
         if not due:
             raise DontCloseSpider
         logger.info("worker %s: no work for %.0f s, closing", self.worker, self.idle_exit)
@@ -185,7 +225,8 @@ class RedisJobSource:
             return
         raw = self.held.pop(article_id)
         status = getattr(item, "status", "complete")
-        ok = status in DONE_STATUSES and not failed
+        # A capture not written (e.g. the digest index was unreachable) is no archived article, whatever the status.
+        ok = status in DONE_STATUSES and not failed and not (isinstance(item, ArticleItem) and lost_locally(item))
         reason = failed or ("" if ok else "; ".join(e.reason for e in getattr(item, "errors", [])[:3]) or status)
         try:
             self.queue.ack(self.worker, raw, article_id, ok=ok, reason=reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,8 +28,9 @@ def items_file(output_dir: Path, run_id: str) -> Path:
     return output_dir / "items" / f"{run_id}.jsonl"
 
 
-def written_ids(path: Path) -> set[int]:
-    """The article ids of the items in a JSON Lines file; a torn last line (killed mid-write) is cut off."""
+def written_ids(path: Path, keep: Callable[[dict[str, Any]], bool] | None = None) -> set[int]:
+    """The article ids of the items in a JSON Lines file (those `keep` accepts); a torn last line (killed
+    mid-write) is cut off."""
     if not path.exists():
         return set()
     data = path.read_bytes()
@@ -39,7 +41,9 @@ def written_ids(path: Path) -> set[int]:
     ids = set()
     for line in data[:end].splitlines():
         try:
-            ids.add(int(json.loads(line)["article_id"]))
-        except (ValueError, KeyError, TypeError):
+            data = json.loads(line)
+            if keep is None or keep(data):
+                ids.add(int(data["article_id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return ids

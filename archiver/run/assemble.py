@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 CONTENT_STATUSES = frozenset({200, 203})
 # 304 after a conditional request: the archived content is confirmed, there is just no new body.
 NOT_MODIFIED = 304
+# How the reason of an exchange starts whose records could not be written (archiver.warc.middleware): a loss.
+CAPTURE_LOSS = "WARC write failed"
 
 
 @dataclass(slots=True)
@@ -50,8 +52,8 @@ class Fetched:
 
 
 def capture_of(part: Fetched) -> Capture | None:
-    """The item's capture entry for an exchange that produced a response."""
-    if part.status is None:
+    """The item's capture entry for an exchange that produced a response and was archived (a lost one is none)."""
+    if part.status is None or (part.capture is None and (part.error or "").startswith(CAPTURE_LOSS)):
         return None
     warc = part.capture or {}
     return Capture(

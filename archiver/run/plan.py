@@ -8,10 +8,12 @@ work for the next run, and memory does not grow with the corpus or the history.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from scrapy import signals as scrapy_signals
@@ -20,6 +22,7 @@ from archiver import config, signals
 from archiver.dw.dumps import FeedEntry
 from archiver.items.model import ArticleItem
 from archiver.items.storage import items_file, written_ids
+from archiver.run.assemble import CAPTURE_LOSS
 from archiver.run.changes import (
     CHANGE_KINDS,
     CONTENT,
@@ -35,31 +38,20 @@ from archiver.run.changes import (
     observe,
 )
 from archiver.run.jobs import ArticleJob, feed_ref, job_from_entry
+from archiver.run.outage import stop_if_disk_full
 from archiver.run.schedule import DAY, HOUR, WEEK, lateness
+from archiver.state.errors import StateError
 from archiver.state.store import ARCHIVED, CLAIMED, FAILED, RECHECK, State
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+logger = logging.getLogger(__name__)
+
 UNCHANGED_DUMP = "unchanged since an earlier run"
 CLAIM_BATCH = 500  # recheck claims committed together
 
 
-def parse_bool(value: str | bool) -> bool:
-    """A spider argument such as `media=0` as a bool."""
-    if isinstance(value, bool):
-        return value
-    word = value.strip().lower()
-    if word not in TRUE_WORDS | FALSE_WORDS:
-        raise ValueError(f"not a yes/no value: {value!r}")
-    return word in TRUE_WORDS
-
-
 def parse_time(value: str | None) -> datetime | None:
     """A `since`/`until` argument (ISO date or date-time; UTC when no zone is given)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return config.parse_datetime(value) if value else None
 
 
 # Reasons a later run would meet again unchanged (gone, refused by scope, over a size limit): a partial
@@ -78,9 +70,24 @@ def epoch(value: str | None) -> float | None:
 
 def needs_retry(item: ArticleItem) -> bool:
     """Whether a later run should fetch the article again: failed, or partial for a passing reason."""
-    if item.status == "failed":
+    return retry_needed(item.status, [e.reason for e in item.errors])
+
+
+def retry_needed(status: str, reasons: list[str]) -> bool:
+    """`needs_retry` of an item's status and error reasons (also for items read back from JSON)."""
+    if status == "failed":
         return True
-    return item.status == "partial" and any(not e.reason.startswith(PERMANENT_REASONS) for e in item.errors)
+    return status == "partial" and any(not r.startswith(PERMANENT_REASONS) for r in reasons)
+
+
+def archived_item(data: dict[str, Any]) -> bool:
+    """Whether an item read back from an items file was taken as archived (not failed, to be retried)."""
+    return not retry_needed(data.get("status", ""), [e.get("reason", "") for e in data.get("errors") or []])
+
+
+def lost_locally(item: ArticleItem) -> bool:
+    """Whether the item failed here, not at the server (a capture not written): the next run retries it at once."""
+    return any(e.reason.startswith(CAPTURE_LOSS) for e in item.errors)
 
 
 def content_changed(item: ArticleItem) -> bool:
@@ -106,6 +113,7 @@ class RunPlan:
         self.shared_claim: Callable[[int], bool] | None = config.load_factory(factory)(crawler) if factory else None
         self.planned = 0
         self._verdicts: dict[int, Verdict | None] = {}  # rechecks classified, until their item is committed
+        self.unwritten: set[int] = set()  # articles whose item did not reach the items file
 
     @property
     def stats(self) -> Any:
@@ -179,6 +187,14 @@ class RunPlan:
         """Follow written items; connected once the crawl runs, so after the feed exporter writes them."""
         for signal in (scrapy_signals.item_scraped, scrapy_signals.item_dropped, scrapy_signals.item_error):
             self.crawler.signals.connect(self.item_written, signal=signal)
+        self.crawler.signals.connect(self.item_not_written, signal=signals.item_not_written)
+
+    def item_not_written(self, item: Any, error: BaseException) -> None:
+        """The item's line is not in the items file: its article stays claimed, for the next run to redo."""
+        if isinstance(item, ArticleItem):
+            self.unwritten.add(item.article_id)
+        if not stop_if_disk_full(self.crawler, error, self.output_dir / "items"):
+            self.crawler.signals.send_catch_log(signals.run_problem, problem=f"items not written: {error}")
 
     def add_job(self, job: ArticleJob) -> bool:
         """Claim a job that came from elsewhere (the Redis queue); False when the state says nothing is due."""
@@ -212,7 +228,8 @@ class RunPlan:
             dead_run = row.last_run_id if row.status == CLAIMED else None
             if dead_run:
                 if dead_run not in written:
-                    written[dead_run] = written_ids(items_file(self.output_dir, dead_run))
+                    path = items_file(self.output_dir, dead_run)
+                    written[dead_run] = written_ids(path, keep=archived_item)
                 if row.article_id in written[dead_run]:
                     state.finish_article(row.article_id, ARCHIVED, self.run_id, now, self.recheck_after)
                     state.delete_job(row.article_id)
@@ -350,8 +367,18 @@ class RunPlan:
 
     def item_written(self, item: Any) -> None:
         """An emitted item is in the items file (or was refused): only now is its article done."""
-        if isinstance(item, ArticleItem):
+        if not isinstance(item, ArticleItem):
+            return
+        if item.article_id in self.unwritten:
+            self.unwritten.discard(item.article_id)
+            return
+        try:
             self._commit(item)
+        except (sqlite3.Error, StateError) as exc:  # the article stays claimed: the next run does it again
+            if not stop_if_disk_full(self.crawler, exc, self.state.path):
+                problem = f"state not updated for article {item.article_id}: {exc}"
+                logger.error("%s", problem)
+                self.crawler.signals.send_catch_log(signals.run_problem, problem=problem)
 
     @staticmethod
     def _status(item: ArticleItem, verdict: Verdict | None) -> str:
@@ -369,15 +396,17 @@ class RunPlan:
         finish = (item.article_id, status, self.run_id, now, self.recheck_after, errors)
         published = epoch(item.published)
         change_kind = verdict.change.kind if verdict is not None else None
+        retry_now = status == FAILED and lost_locally(item)
+        outcome = {"changed": changed, "published": published, "change_kind": change_kind, "retry_now": retry_now}
         with self.state.transaction():
             try:
-                row = self.state.finish_article(*finish, changed=changed, published=published, change_kind=change_kind)
+                row = self.state.finish_article(*finish, **outcome)
             except KeyError:  # a job claimed elsewhere (a distributed feeder): record the claim, then the outcome
                 self.state.claim_article(
                     item.article_id, kind=item.kind, page_url=item.url, api_url=item.api_url,
                     run_id=self.run_id, now=now, recheck_after=self.recheck_after,
                 )  # fmt: skip
-                row = self.state.finish_article(*finish, changed=changed, published=published, change_kind=change_kind)
+                row = self.state.finish_article(*finish, **outcome)
             if status == ARCHIVED and (verdict is None or changed or verdict.baseline):
                 self._record_version(item, verdict, row.version, now)
         if status == ARCHIVED:

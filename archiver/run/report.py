@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -19,6 +22,8 @@ from archiver import config, signals
 from archiver.items.model import ArticleItem
 from archiver.run.changes import CHANGE_KINDS, EDITED, RECHECK_KINDS, REMOVED
 from archiver.run.schedule import format_span
+from archiver.state.errors import StateError
+from archiver.state.store import State
 from archiver.timefmt import now_iso
 
 logger = logging.getLogger(__name__)
@@ -66,6 +71,18 @@ def recheck_text(r: dict[str, Any]) -> str:
     return text
 
 
+def free_space(path: Path) -> str:
+    """`N MB free on <mount>` for the disk that holds `path` (or its nearest existing parent)."""
+    probe = Path(path)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return "free space unknown"
+    return f"{free // (1024 * 1024)} MB free on the disk of {probe}"
+
+
 def short_reason(reason: str) -> str:
     """A reason without the per-URL detail, for grouping."""
     return reason.split(":")[0]
@@ -92,6 +109,10 @@ class RunReport:
         self.changed: list[dict[str, Any]] = []
         self.warc_files: list[dict[str, Any]] = []
         self.finish_reason = "unknown"
+        self.problems: list[str] = []  # what makes the run a failure (exit status 1), besides what stats show
+        self.exit_status: int | None = None  # set once the report is written (or could not be)
+        self.stopping: str | None = None  # why the run was told to stop early (archiver.run.outage)
+        self.unfinished: int | None = None  # claimed articles left unfinished, from the state at close
         self._progress: task.LoopingCall | None = None
         self.tty = sys.stderr.isatty()
 
@@ -101,6 +122,7 @@ class RunReport:
         crawler.signals.connect(ext.dump_processed, signal=signals.dump_processed)
         crawler.signals.connect(ext.article_finished, signal=signals.article_finished)
         crawler.signals.connect(ext.warc_file_closed, signal=signals.warc_file_closed)
+        crawler.signals.connect(ext.run_problem, signal=signals.run_problem)
         crawler.signals.connect(ext.spider_opened, signal=scrapy_signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
         crawler.signals.connect(ext.engine_stopped, signal=scrapy_signals.engine_stopped)
@@ -149,13 +171,26 @@ class RunReport:
     def warc_file_closed(self, path: str, ok: bool, problems: list[str], records: int) -> None:
         self.warc_files.append({"path": str(path), "ok": ok, "records": records, "problems": problems[:50]})
 
+    def run_problem(self, problem: str) -> None:
+        """A component met something that makes the run a failure (disk full, ...)."""
+        if problem not in self.problems:
+            self.problems.append(problem)
+
     def spider_opened(self, spider: Any) -> None:
+        # The output folder is this run's alone (the state's run lock): a report left half-written is stale.
+        for stale in self.dir.glob("*.json.tmp") if self.dir.is_dir() else ():
+            with contextlib.suppress(OSError):
+                stale.unlink()
         if self.interval > 0:
             self._progress = task.LoopingCall(self.log_progress)
             self._progress.start(self.interval, now=False)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         self.finish_reason = reason
+        try:
+            self.unfinished = State.for_crawler(self.crawler).count_unfinished(self.run_id)
+        except (StateError, sqlite3.Error) as exc:
+            logger.error("state not readable at close: %s", exc)
         if self._progress is not None and self._progress.running:
             self._progress.stop()
         if self.tty:
@@ -163,13 +198,28 @@ class RunReport:
 
     def engine_stopped(self) -> None:
         """Write the report last, once WARC files are closed and checked (they close at spider_closed)."""
-        report = self.report(self.finish_reason)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.finish(self.finish_reason)
+
+    def finish(self, reason: str) -> int:
+        """Write the report (once) and return the run's exit status: 0 only when nothing was lost or left undone."""
+        if self.exit_status is not None:
+            return self.exit_status
+        report = self.report(reason)
         path = self.dir / f"{self.run_id}.json"
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            logger.error("run report %s not written: %s (%s)", path, exc.strerror or exc, free_space(self.dir))
+            self.exit_status = 1
+            return 1
         logger.info("%s", self.summary(report, path))
+        self.exit_status = report["outcome"]["exit_status"]
+        return self.exit_status
 
     # --- output ---
 
@@ -255,7 +305,26 @@ class RunReport:
             "warc_files": self.warc_files,
             "failures": self.failures,
             "changes": {"counts": dict(self.changes), "articles": self.changed},
+            "outcome": self.outcome(reason),
         }
+
+    def outcome(self, reason: str) -> dict[str, Any]:
+        """Whether the run did all it claims: `ok` and exit status 0, or the problems that make it fail (1)."""
+        stats = self.crawler.stats
+        problems = list(self.problems)
+        lost = int(stats.get_value("warc/capture_errors", 0) or 0)
+        if lost:
+            problems.append(f"{lost} exchanges not written to a WARC file (their articles are failed, to be retried)")
+        lost = int(stats.get_value("warc/conversion_errors", 0) or 0)
+        if lost:
+            problems.append(f"{lost} conversion records not written to a WARC file")
+        broken = [w["path"] for w in self.warc_files if not w["ok"]]
+        if broken:
+            problems.append(f"{len(broken)} WARC files failed their check: {', '.join(broken[:5])}")
+        unfinished = self.unfinished if self.unfinished is not None else self.planned() - self.articles.done
+        if unfinished > 0:
+            problems.append(f"{unfinished} planned articles not finished ({reason}); the next run does them")
+        return {"ok": not problems, "exit_status": 1 if problems else 0, "problems": problems}
 
     @staticmethod
     def summary(report: dict[str, Any], path: Path) -> str:
@@ -278,6 +347,8 @@ class RunReport:
         counts = report.get("changes", {}).get("counts", {})
         if any(counts.values()):
             lines.append("  rechecks: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        for problem in report.get("outcome", {}).get("problems", []):
+            lines.append(f"  NOT OK: {problem}")
         if report["failures"] or d["failed"] or d["skipped"]:
             lines.append(f"  failures and skipped dumps are listed in {path}")
         lines.append(f"  report: {path}")

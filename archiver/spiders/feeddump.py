@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -32,9 +33,12 @@ from archiver.items.storage import items_file
 from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item
 from archiver.run.ids import run_id_for
 from archiver.run.jobs import ArticleJob
-from archiver.run.plan import RunPlan, parse_bool, parse_time
+from archiver.run.outage import stop_if_disk_full
+from archiver.run.plan import RunPlan
+from archiver.state.errors import StateError
 from archiver.timefmt import now_iso
 from archiver.warc.lookup import archived_body
+from archiver.warc.middleware import CAPTURE_ERROR
 
 READ_BATCH = 256
 
@@ -102,11 +106,14 @@ class FeedDumpSpider(Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        args = config.parse_spider_args(
+            {"dumps": dumps, "refs_depth": refs_depth, "media": media, "limit": limit, "since": since, "until": until}
+        )
         self.dump_paths = [p for p in (dumps or "").split(",") if p.strip()] or [bundled_dumps()]
-        self._args = {"refs_depth": refs_depth, "media": media}
-        self.limit = int(limit) if limit not in (None, "") else None
-        self.since = parse_time(since)
-        self.until = parse_time(until)
+        self._args = {"refs_depth": args["refs_depth"], "media": args["media"]}
+        self.limit = args["limit"]
+        self.since = args["since"]
+        self.until = args["until"]
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -124,9 +131,9 @@ class FeedDumpSpider(Spider):
         settings = crawler.settings
         spider.run_id = settings["ARCHIVER_RUN_ID"]
         depth = spider._args["refs_depth"]
-        spider.refs_depth = int(depth if depth not in (None, "") else config.get(settings, "ARCHIVER_REFS_DEPTH"))
+        spider.refs_depth = int(depth if depth is not None else config.get(settings, "ARCHIVER_REFS_DEPTH"))
         media = spider._args["media"]
-        spider.media = parse_bool(media) if media not in (None, "") else bool(config.get(settings, "ARCHIVER_MEDIA"))
+        spider.media = media if media is not None else bool(config.get(settings, "ARCHIVER_MEDIA"))
         spider.allowed_hosts = frozenset(h.lower() for h in config.get_list(settings, "ARCHIVER_ALLOWED_HOSTS"))
         spider.max_refs = int(config.get(settings, "ARCHIVER_MAX_REFERENCES"))
         spider.max_images = int(config.get(settings, "ARCHIVER_MAX_IMAGES"))
@@ -143,6 +150,21 @@ class FeedDumpSpider(Spider):
         self.plan.open()
         if not config.get(self.settings, "ARCHIVER_READ_DUMPS"):
             return
+        try:
+            await self._plan()
+        except (OSError, sqlite3.Error, StateError) as exc:
+            if stop_if_disk_full(self.crawler, exc, config.output_dir(self.settings)):
+                return
+            raise
+        for job in self.plan.jobs():
+            if self.crawler.engine.needs_backout():
+                # Scrapy drains start() into the scheduler while the downloader is busy: wait for the scheduler
+                # to empty, so the frontier stays in the state instead of memory (Scrapy's start-requests-lazy).
+                await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
+            yield self.job_request(job)
+
+    async def _plan(self) -> None:
+        """Resume unfinished work, read the dumps, plan the due rechecks (into the state's jobs)."""
         self.plan.resume()
         results = iter_dumps(self.dump_paths, max_bytes=self.max_dump_bytes, skip=self.plan.unchanged)
         for n, result in enumerate(results, 1):
@@ -151,12 +173,6 @@ class FeedDumpSpider(Spider):
                 await asyncio.sleep(0)  # let the reactor breathe between batches
         self.plan.plan_rechecks()
         self.plan.reading_done()
-        for job in self.plan.jobs():
-            if self.crawler.engine.needs_backout():
-                # Scrapy drains start() into the scheduler while the downloader is busy: wait for the scheduler
-                # to empty, so the frontier stays in the state instead of memory (Scrapy's start-requests-lazy).
-                await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
-            yield self.job_request(job)
 
     def _read(self, result: DumpResult) -> None:
         entry = result.entry
@@ -219,7 +235,7 @@ class FeedDumpSpider(Spider):
     async def parse_job(self, response: Response) -> AsyncIterator[ArticleItem]:
         """First exchange in hand: fetch the rest of the job, then emit its items."""
         job: ArticleJob = response.meta["job"]
-        async for item in self._finish(job, fetched_from(response, response.meta["archiver"]["role"])):
+        async for item in self._finish_guarded(job, fetched_from(response, response.meta["archiver"]["role"])):
             yield item
 
     async def job_failed(self, failure: Failure) -> AsyncIterator[ArticleItem]:
@@ -227,8 +243,18 @@ class FeedDumpSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         url = (request.meta.get("redirect_urls") or [request.url])[0]  # the URL asked for, not a redirect target
         first = Fetched(url=url, role=request.meta["archiver"]["role"], error=failure_reason(failure))
-        async for item in self._finish(request.meta["job"], first):
+        async for item in self._finish_guarded(request.meta["job"], first):
             yield item
+
+    async def _finish_guarded(self, job: ArticleJob, first: Fetched) -> AsyncIterator[ArticleItem]:
+        """`_finish`, except that a full disk stops the run instead of failing here: the job stays claimed in the
+        state, so the next run does it."""
+        try:
+            async for item in self._finish(job, first):
+                yield item
+        except (OSError, sqlite3.Error, StateError) as exc:
+            if not stop_if_disk_full(self.crawler, exc, config.output_dir(self.settings)):
+                raise
 
     async def _finish(self, job: ArticleJob, first: Fetched) -> AsyncIterator[ArticleItem]:
         parts = ArticleParts(job=job)
@@ -326,7 +352,9 @@ class FeedDumpSpider(Spider):
 def fetched_from(response: Response, role: str) -> Fetched:
     """The outcome of an exchange that produced a response."""
     meta = response.meta
-    error = "truncated body" if "dataloss" in response.flags else encoding_error(response, role)
+    error = meta.get(CAPTURE_ERROR) or (
+        "truncated body" if "dataloss" in response.flags else encoding_error(response, role)
+    )
     return Fetched(
         url=response.url,
         role=role,

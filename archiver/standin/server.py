@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import os
 import re
 import shutil
 import socket
@@ -38,6 +39,7 @@ from archiver.standin.faults import FaultPlan
 from archiver.standin.images import CONTENT_TYPES, image_bytes
 from archiver.standin.revisions import RevisionPlan, moved_target, revise
 from archiver.standin.tls import make_tls
+from archiver.warc.recover import pid_alive
 
 SERVER_NAME = b"nginx"
 CACHE_ENTRIES = 256
@@ -457,6 +459,20 @@ class _QuietSite(server.Site):
         pass
 
 
+TMP_PREFIX = "dw-standin-"
+
+
+def sweep_stale_tmpdirs() -> list[Path]:
+    """Remove the CA folders of stand-ins whose process is gone (killed before it could clean up)."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        pid = folder.name.removeprefix(TMP_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 @dataclass
 class Listening:
     """A running stand-in: where it listens, the CA to trust, and how to stop it."""
@@ -522,7 +538,8 @@ class Standin:
         if reactor is None:
             from twisted.internet import reactor
         assert IReactorSSL.providedBy(reactor) and IReactorTCP.providedBy(reactor)
-        tmpdir = Path(tempfile.mkdtemp(prefix="dw-standin-"))
+        sweep_stale_tmpdirs()
+        tmpdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
         tls = make_tls(tmpdir)
         site = _QuietSite(self.resource(reactor))
         site.displayTracebacks = False

@@ -9,6 +9,13 @@ class StateError(Exception):
     """The state file cannot be used (e.g. written by a newer archiver)."""
 
 
+REBUILD_HINT = "scrapy state-rebuild -s ARCHIVER_OUTPUT_DIR={out}"
+
+
+class StateDamaged(StateError):
+    """The state file fails SQLite's integrity check, or is new beside an output folder that holds earlier runs."""
+
+
 class StateLocked(StateError):
     """Another live process holds the output folder's run lock."""
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from typing import Any
 
+from archiver import signals as archiver_signals
 from archiver.run.ids import run_id_for
-from archiver.state.errors import StateLocked
+from archiver.state.errors import StateError, StateLocked
 from archiver.state.store import State
 
 logger = logging.getLogger(__name__)
@@ -16,7 +18,7 @@ logger = logging.getLogger(__name__)
 def _refusal_already_logged(record: logging.LogRecord) -> bool:
     """asyncio log filter: Scrapy hands a refused start to asyncio, which would print StateLocked again, traceback
     and all, as "Task exception was never retrieved"; the one error line above says it (exit status stays 1)."""
-    return not (record.exc_info and isinstance(record.exc_info[1], StateLocked))
+    return not (record.exc_info and isinstance(record.exc_info[1], StateError))
 
 
 class StateExtension:
@@ -35,7 +37,12 @@ class StateExtension:
     def from_crawler(cls, crawler: Any) -> StateExtension:
         from scrapy import signals
 
-        state = State.from_settings(crawler.settings)
+        try:
+            state = State.from_settings(crawler.settings)
+        except StateError as exc:
+            logger.error("%s", exc)
+            logging.getLogger("asyncio").addFilter(_refusal_already_logged)
+            raise
         run_id = run_id_for(crawler.settings, crawler.spidercls.name)
         try:
             state.acquire_run_lock(run_id)
@@ -56,4 +63,9 @@ class StateExtension:
     def spider_closed(self, spider: Any, reason: str) -> None:
         """Record the run's outcome and stats."""
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        self.state.finish_run(self.run_id, time.time(), reason, stats)
+        try:
+            self.state.finish_run(self.run_id, time.time(), reason, stats)
+        except (sqlite3.Error, StateError) as exc:  # the next run sees this run as interrupted: nothing is lost
+            problem = f"state {self.state.path}: run {self.run_id} not recorded as finished: {exc}"
+            logger.error("%s", problem)
+            self.crawler.signals.send_catch_log(archiver_signals.run_problem, problem=problem)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from archiver import config
 from archiver.run.schedule import SCHEDULED_KINDS, RecheckPolicy
-from archiver.state.errors import StateError
+from archiver.state.errors import REBUILD_HINT, StateDamaged, StateError
 from archiver.state.lock import RunLock
 from archiver.state.migrations import migrate
 
@@ -278,6 +278,7 @@ class State:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         try:
+            _check_integrity(conn, path)
             if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 raise StateError(f"{path}: cannot switch to WAL journal mode")
             conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
@@ -304,8 +305,16 @@ class State:
     def from_settings(cls, settings: Any) -> State:
         """Open the state file that a crawl's settings name (`ARCHIVER_STATE_PATH`, else `<output>/state.sqlite3`)."""
         out = config.output_dir(settings)
+        path = Path(config.get(settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3")
+        earlier = earlier_runs(out)
+        if earlier and (not path.exists() or path.stat().st_size == 0):
+            raise StateDamaged(
+                f"state file {path} is {'empty' if path.exists() else 'missing'} but {out} holds earlier runs "
+                f"({earlier}): a new state would fetch and write the archive again; rebuild it with "
+                f"`{REBUILD_HINT.format(out=out)}`"
+            )
         return cls.open(
-            config.get(settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3",
+            path,
             lock_path=out / ".lock",
             synchronous=str(config.get(settings, "ARCHIVER_STATE_SYNCHRONOUS")),
             retry=RetryPolicy(
@@ -537,13 +546,16 @@ class State:
         changed: bool = True,
         published: float | None = None,
         change_kind: str | None = None,
+        retry_now: bool = False,
     ) -> ArticleRow:
         """Record the outcome of a claimed article: `archived` (a new version if `changed`) or `failed`.
 
         The next check comes from the state's `recheck` policy (age from `published`, else from the first
         capture; `change_kind` `edited`/`restored`/`removed` is what this check found), or `recheck_after`
         seconds when given. A failed article is retried with backoff until `max_attempts`, then given up;
-        one archived before keeps its archived status and falls back to its normal recheck time instead.
+        one archived before keeps its archived status and falls back to its normal recheck time instead. With
+        `retry_now` (the failure was local, e.g. a WARC write error) the next run retries it and no attempt is
+        counted.
         """
         if status not in (ARCHIVED, FAILED):
             raise ValueError(f"status must be {ARCHIVED!r} or {FAILED!r}, not {status!r}")
@@ -585,6 +597,11 @@ class State:
                         run_id,
                         aid,
                     ),
+                )
+            elif retry_now:
+                c.execute(
+                    "UPDATE articles SET status = ?, next_check = ?, errors = ?, last_run_id = ? WHERE article_id = ?",
+                    (ARCHIVED if first_archived is not None else FAILED, now, errs, run_id, aid),
                 )
             else:
                 attempts += 1
@@ -659,6 +676,11 @@ class State:
         """Failed articles whose retry time has come, and claims of other runs never finished (to resume)."""
         where = "(status = 'failed' AND next_check <= :now) OR (status = 'claimed' AND last_run_id IS NOT :run)"
         yield from self._articles_where(where, {"now": now, "run": run_id or self.run_id}, limit)
+
+    def count_unfinished(self, run_id: str) -> int:
+        """Articles `run_id` claimed and never finished (their work is left for the next run)."""
+        sql = "SELECT count(*) FROM articles WHERE status = ? AND last_run_id = ?"
+        return int(self._one(sql, (CLAIMED, run_id))[0])
 
     def count_articles(self, status: str | None = None) -> int:
         """How many articles (with this status)."""
@@ -940,6 +962,29 @@ class State:
         """How many captures are recorded."""
         return int(self._one("SELECT count(*) FROM captures")[0])
 
+    def forget_captures(self, warc_file: str, from_offset: int = 0, now: float | None = None) -> list[int]:
+        """Drop the captures of `warc_file` from `from_offset` on (their records are gone) and make every article
+        that has one of them due at once, so the next run fetches it again; the ids of those articles."""
+        with self._tx() as c:
+            urls = [
+                r[0]
+                for r in c.execute(
+                    'SELECT DISTINCT url FROM captures WHERE warc_file = ? AND "offset" >= ?', (warc_file, from_offset)
+                )
+            ]
+            c.execute('DELETE FROM captures WHERE warc_file = ? AND "offset" >= ?', (warc_file, from_offset))
+            ids: set[int] = set()
+            by_url = "SELECT article_id FROM articles WHERE page_url = ? OR api_url = ?"
+            for url in urls:
+                ids.update(r[0] for r in c.execute(by_url, (url, url)))
+            for aid in sorted(ids):
+                c.execute(
+                    "UPDATE articles SET next_check = ?, status = CASE WHEN status = 'given_up' THEN 'failed' "
+                    "ELSE status END WHERE article_id = ?",
+                    (now if now is not None else time.time(), aid),
+                )
+        return sorted(ids)
+
 
 # Archived articles last checked before :cut and not already due by next_check (the second half of a fixed interval).
 _LATE = "status = 'archived' AND last_checked <= :cut AND (next_check > :now OR next_check IS NULL)"
@@ -967,3 +1012,31 @@ def _failure(row: Sequence[Any]) -> FailureRow:
     r = list(row)
     r[8] = bool(r[8])
     return FailureRow(*r)
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise `StateDamaged`, naming the fix, unless SQLite's `quick_check` finds the file sound."""
+    try:
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        verdict = str(exc)
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        verdict = "; ".join(line.strip("* ") for line in str(verdict).splitlines() if line.strip("* "))[:200]
+        raise StateDamaged(
+            f"state file {path} is damaged ({verdict}): rebuild it from the output folder with "
+            f"`{REBUILD_HINT.format(out=path.parent)}`"
+        )
+
+
+def earlier_runs(out: Path) -> str | None:
+    """What in an output folder shows that runs wrote to it (WARC files, items, reports), or None."""
+    found = [
+        f"{sub}/{pattern}"
+        for sub, pattern in (("warc", "*.warc.gz*"), ("items", "*.jsonl"), ("reports", "*.json"))
+        if (out / sub).is_dir() and next((out / sub).glob(pattern), None) is not None
+    ]
+    return ", ".join(found) or None

@@ -29,6 +29,8 @@ from twisted.internet.defer import Deferred, DeferredList
 from archiver import __version__
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
+from archiver.run.outage import stop_if_disk_full
+from archiver.state.store import State
 from archiver.tuning.priority import run_idle
 from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import CheckResult, check_file
@@ -49,8 +51,8 @@ from archiver.warc.records import (
     provenance_fields,
     sha1_digest,
 )
-from archiver.warc.recover import recover_dir
-from archiver.warc.writer import RollingWarcWriter, safe_hostname
+from archiver.warc.recover import Recovery, recover_dir
+from archiver.warc.writer import OPEN_SUFFIX, RollingWarcWriter, safe_hostname
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,11 @@ def _dist_version(name: str) -> str:
 def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
     """The factory named by ARCHIVER_WARC_CAPTURE_INDEX (`module:function` or `module.function`)."""
     return load_factory(path) if path else memory_index
+
+
+def forget_lost_records(crawler: Crawler, warc_file: str, from_offset: int) -> list[int]:
+    """Drop the state's captures of `warc_file` from `from_offset` on; the articles to fetch again."""
+    return State.for_crawler(crawler).forget_captures(warc_file, from_offset)
 
 
 def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
@@ -305,7 +312,13 @@ class WarcWriterExtension:
     def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
         """Answer `archiver.signals.text_extracted` with a conversion record."""
         record = build_conversion(url, record_id, text, datetime.now(UTC), self.version)
-        self.writer.write([record])
+        try:
+            self.writer.write([record])
+        except OSError as exc:
+            self.stats.inc_value("warc/conversion_errors")
+            logger.error("WARC conversion record of %s not written: %s", url, exc)
+            stop_if_disk_full(self.crawler, exc, self.directory)
+            return
         self.stats.inc_value("warc/records/conversion")
         self.stats.inc_value("warc/records")
 
@@ -331,6 +344,7 @@ class WarcWriterExtension:
     def spider_opened(self, spider: scrapy.Spider) -> None:
         for rec in recover_dir(self.directory):
             self.stats.inc_value("warc/recovered_files")
+            self._forget_lost(rec)
             if rec.path is None:
                 logger.warning("WARC recovery: removed %s (no complete record)", rec.source)
                 continue
@@ -342,19 +356,40 @@ class WarcWriterExtension:
             )
             self._file_closed(rec.path)
 
+    def _forget_lost(self, rec: Recovery) -> None:
+        """The state forgets captures whose records recovery cut off: their articles are fetched again."""
+        if not rec.dropped_bytes:
+            return
+        name = rec.source.name.removesuffix(OPEN_SUFFIX)
+        articles = forget_lost_records(self.crawler, name, rec.kept_bytes)
+        if articles:
+            logger.warning("WARC recovery: %d articles had records in the part cut off; fetched again", len(articles))
+
     async def spider_closed(self, spider: scrapy.Spider) -> None:
         """Close the current file and wait until every closed file is indexed, checked and reported."""
-        self.writer.close()
+        self._close_writer()
         await maybe_deferred_to_future(DeferredList(list(self._pending)))
 
     def engine_stopped(self) -> None:
         """Close a file opened by records written after spider_closed (late conversions), checking it in place."""
         self.writer.on_close = None
-        final = self.writer.close()
+        final = self._close_writer()
         if final is not None:
             self._report(self._finalize(final))
         if self._finalizer is not None:
             self._finalizer.shutdown(wait=True)
+
+    def _close_writer(self) -> Path | None:
+        """Close the current file; when that fails (a full disk), the run fails and the file stays `.open`, for
+        the next run's recovery to cut at its last complete record."""
+        try:
+            return self.writer.close()
+        except OSError as exc:
+            problem = f"WARC file {self.writer.current_name} not closed: {exc}"
+            logger.error("%s", problem)
+            if not stop_if_disk_full(self.crawler, exc, self.directory):
+                self.crawler.signals.send_catch_log(archiver_signals.run_problem, problem=problem)
+            return None
 
     def _file_closed(self, path: Path) -> None:
         future = self._finalizer_pool().submit(finalize_file, path, self.version, self.check_on_close)

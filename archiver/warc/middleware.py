@@ -13,6 +13,7 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
 from archiver.config import get
+from archiver.run.outage import stop_if_disk_full
 from archiver.tuning.eventloop import after_pending_io
 from archiver.warc.extension import WarcWriterExtension
 
@@ -20,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 # request.meta key: (the content-encoded body as captured, that body decoded), for HttpCompressionMiddleware.
 DECODED_BODY = "_archiver_decoded_body"
+# request.meta key: why the exchange could not be written to a WARC file (a write error, the digest index failing):
+# the response reaches the spider, but as a loss, never as an archived capture.
+CAPTURE_ERROR = "warc_capture_error"
 # Bodies from this size on (a page: ~100 KB gzip-encoded, ~260 KB decoded) take over a millisecond to capture, in two
 # halves; a shorter one (an image, an API answer) takes 0.3-0.8 ms, in one.
 LONG_BODY = 32 * 1024
@@ -42,6 +46,8 @@ class WarcCaptureMiddleware:
 
     async def process_response(self, request: Request, response: Response) -> Response:
         request.meta.pop(DECODED_BODY, None)  # a redirect's request copies its meta
+        request.meta.pop(CAPTURE_ERROR, None)
+        request.meta.pop("warc_capture", None)
         # The sockets that are ready go first, before the capture and, for a long body, before its second half.
         long_body = len(response.body) >= LONG_BODY
         try:
@@ -52,14 +58,25 @@ class WarcCaptureMiddleware:
             if long_body:
                 await after_pending_io()
             captured = self.archive.write(prepared)
-        except Exception:
+        except Exception as exc:
             self.archive.stats.inc_value("warc/capture_errors")
-            logger.exception("WARC capture of %s failed", request.url)
+            reason = capture_failure(exc)
+            logger.error("WARC capture of %s failed: %s", request.url, reason)
+            request.meta[CAPTURE_ERROR] = reason
+            stop_if_disk_full(self.archive.crawler, exc, self.archive.directory)
             return response
         request.meta["warc_capture"] = captured.location
         if captured.decoded_body is not None:
             request.meta[DECODED_BODY] = (response.body, captured.decoded_body)
         return response
+
+
+def capture_failure(exc: BaseException) -> str:
+    """The reason an item gives for an exchange that is not in a WARC file: `WARC write failed: <error>`."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (
+        f"WARC write failed: {type(exc).__name__}: {text}"[:300] if text else f"WARC write failed: {type(exc).__name__}"
+    )
 
 
 class HttpCompressionMiddleware(httpcompression.HttpCompressionMiddleware):

@@ -20,6 +20,10 @@ class LiveFileError(RuntimeError):
     """The `.open` file belongs to a live writer."""
 
 
+class ClosedFileError(RuntimeError):
+    """The file is a closed WARC file: recovery leaves it alone unless forced."""
+
+
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What recovering one file did."""
@@ -78,10 +82,23 @@ def complete_prefix(path: Path) -> tuple[int, int]:
 
 
 def recover_file(path: Path, force: bool = False) -> Recovery:
-    """Truncate an orphaned `.open` file after its last complete record and rename it (or remove it if empty)."""
+    """Truncate an orphaned `.open` file after its last complete record and rename it (or remove it if empty).
+
+    A closed file (no `.open`) is refused unless `force`, and then cut in place; nothing is changed when the
+    final name is taken already.
+    """
     path = Path(path)
+    is_open = path.name.endswith(OPEN_SUFFIX)
+    if not is_open and not force:
+        raise ClosedFileError(
+            f"{path}: a closed WARC file, left as it is (recovery only touches .open files; --force cuts a closed "
+            "one at its last complete record)"
+        )
     if not force and owner_alive(path):
         raise LiveFileError(f"{path}: its writer (pid in the name) is still running")
+    final: Path | None = path.with_name(path.name.removesuffix(OPEN_SUFFIX))
+    if is_open and final is not None and final.exists():
+        raise FileExistsError(f"{final} already exists; {path} left as it is")
     with open(path, "r+b") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -98,17 +115,16 @@ def recover_file(path: Path, force: bool = False) -> Recovery:
             first_ok = first.data is not None and parse_record(first.data).get("WARC-Type") == "warcinfo"
         if not first_ok:
             records, end = 0, 0
+        if end == size and not is_open:
+            return Recovery(path, path, records, end, 0)  # a sound closed file: nothing to cut
         f.truncate(end)
         f.flush()
         os.fsync(f.fileno())
-        final: Path | None = path.with_name(path.name.removesuffix(OPEN_SUFFIX))
         if records == 0:
             path.unlink()
             final = None
-        else:
+        elif is_open:
             assert final is not None
-            if final.exists():
-                raise FileExistsError(f"{final} already exists; {path} left as it is")
             os.rename(path, final)
         fsync_dir(path.parent)
     return Recovery(path, final, records, end, size - end)

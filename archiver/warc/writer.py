@@ -50,8 +50,11 @@ class WarcWriteError(OSError):
     """A WARC file could not be written (disk full, I/O error): names the file, the reason and what was kept."""
 
     def __init__(self, path: Path, reason: str, cause: OSError | None = None) -> None:
-        super().__init__(cause.errno if cause else errno.EIO, f"WARC file {path}: {reason}")
+        super().__init__(cause.errno if cause and cause.errno else errno.EIO, reason)
         self.filename = str(path)
+
+    def __str__(self) -> str:
+        return f"WARC file {self.filename}: {self.strerror}"
 
 
 # Kept from our own writer, as warcio's gzip wrapper has neither knob (it deflates whole records at level 9): the

@@ -319,3 +319,47 @@ def test_a_file_whose_warcinfo_cannot_be_written_is_removed_not_left_without_one
     path = tmp_path / result["closed"]
     assert len(result["written"]) == 3 and result["written"][0][1] > 0
     assert check_file(path).ok and records_of(path)[0].get("WARC-Type") == "warcinfo"
+
+
+def test_wet_files_roll_over_and_are_recovered_checked_and_searched_like_capture_files(tmp_path):
+    from archiver.warc.lookup import find_by_record_id, read_record_at
+    from archiver.warc.writer import WET_SUFFIX, warc_files
+
+    warc_dir = tmp_path / "warc"
+    wet = RollingWarcWriter(warc_dir, suffix=WET_SUFFIX, max_size=6000)
+    captures = RollingWarcWriter(warc_dir)
+    captures.write([build_conversion("https://example.org/c", "<urn:uuid:c>", "capture file", datetime.now(UTC))])
+    written = []
+    for i in range(6):
+        text = f"正文 {i} " + os.urandom(1500).hex()
+        written += wet.write([build_conversion(f"https://example.org/{i}", f"<urn:uuid:{i}>", text, datetime.now(UTC))])
+    assert wet.current_name.endswith(".warc.wet.gz") and captures.current_name.endswith(".warc.gz")
+    wet.close()
+    assert len(wet.closed_files) >= 2 and all(p.name.endswith(".warc.wet.gz") for p in wet.closed_files)
+    for path in wet.closed_files:
+        recs = records_of(path)
+        assert recs[0].get("WARC-Type") == "warcinfo" and recs[0].get("WARC-Filename") == path.name
+        assert check_file(path).ok
+    found = find_by_record_id(tmp_path, written[-1].record_id)  # no items: found by scanning the files
+    assert found is not None and (found.warc_file.name, found.offset) == (written[-1].warc_file, written[-1].offset)
+    assert read_record_at(found.warc_file, found.offset).get("WARC-Record-ID") == written[-1].record_id
+    captures.close()
+
+    # a WET file left `.open` by a dead writer is recovered like a capture file, by the crawl and the command
+    src = wet.closed_files[0]
+    orphan = warc_dir / f"archiver-20240101000000000-00000-{safe_hostname()}-{dead_pid()}.warc.wet.gz.open"
+    orphan.write_bytes(src.read_bytes()[:-5])
+    assert orphans(warc_dir) == [orphan]
+    out = subprocess.run(
+        [sys.executable, "-m", "scrapy", "warc-recover", str(warc_dir)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout
+    recovered = orphan.with_name(orphan.name.removesuffix(".open"))
+    assert f"{recovered}: {len(records_of(src)) - 1} records kept" in out.stdout
+    assert recovered in warc_files(warc_dir) and not warc_files(warc_dir, open_files=True)
+    out = subprocess.run([sys.executable, "-m", "scrapy", "warc-check", str(warc_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    checked = {line.split(": OK")[0] for line in out.stdout.splitlines()}
+    assert checked == {str(p) for p in warc_files(warc_dir)} and len(checked) == len(wet.closed_files) + 2
+    with pytest.raises(ValueError, match="suffix"):
+        RollingWarcWriter(warc_dir, suffix=".warc")

@@ -11,6 +11,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archiver.warc.check import check_file
+from archiver.warc.writer import warc_files
 
 
 class Command(ScrapyCommand):
@@ -35,7 +36,7 @@ class Command(ScrapyCommand):
         files: list[Path] = []
         for arg in args:
             p = Path(arg)
-            files += sorted(p.glob("*.warc.gz")) + sorted(p.glob("*.warc")) if p.is_dir() else [p]
+            files += warc_files(p) + sorted(p.glob("*.warc")) if p.is_dir() else [p]
         bad = 0
         for path in files:
             result = check_file(path, opts.warc_version)

@@ -323,6 +323,7 @@ def test_a_file_whose_warcinfo_cannot_be_written_is_removed_not_left_without_one
 
 def test_wet_files_roll_over_and_are_recovered_checked_and_searched_like_capture_files(tmp_path):
     from archiver.warc.lookup import find_by_record_id, read_record_at
+    from archiver.warc.records import WRITER_SOFTWARE
     from archiver.warc.writer import WET_SUFFIX, warc_files
 
     warc_dir = tmp_path / "warc"
@@ -339,6 +340,7 @@ def test_wet_files_roll_over_and_are_recovered_checked_and_searched_like_capture
     for path in wet.closed_files:
         recs = records_of(path)
         assert recs[0].get("WARC-Type") == "warcinfo" and recs[0].get("WARC-Filename") == path.name
+        assert recs[0].block.startswith(f"software: {WRITER_SOFTWARE}\r\n".encode())  # named even if not given
         assert check_file(path).ok
     found = find_by_record_id(tmp_path, written[-1].record_id)  # no items: found by scanning the files
     assert found is not None and (found.warc_file.name, found.offset) == (written[-1].warc_file, written[-1].offset)

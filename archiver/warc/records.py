@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
+from importlib import metadata
 from typing import BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -27,8 +28,12 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver import __version__
+
 WARC_1_0 = "1.0"
 WARC_1_1 = "1.1"
+# What writes the records, for warcinfo's `software`: archiver's builders and warcio's writer, as installed here.
+WRITER_SOFTWARE = f"archiver/{__version__} warcio/{metadata.version('warcio')}"
 VERSIONS = (WARC_1_0, WARC_1_1)
 
 HTTP_REQUEST_TYPE = "application/http; msgtype=request"

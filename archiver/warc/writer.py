@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archiver.warc.records import WARC_1_1, RecordWriter, WarcRecord, build_warcinfo
+from archiver.warc.records import WARC_1_1, WRITER_SOFTWARE, RecordWriter, WarcRecord, build_warcinfo
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
@@ -114,7 +114,8 @@ class RollingWarcWriter:
     """Writes record groups into rolling WARC files below one folder; thread-safe.
 
     `suffix` names the kind of file: `.warc.gz` for captures, `.warc.wet.gz` for extracted text (WET); both follow
-    the same rules (warcinfo first, `.open` while written, rollover at `max_size`).
+    the same rules (warcinfo first, `.open` while written, rollover at `max_size`). A warcinfo without a `software`
+    field gets `WRITER_SOFTWARE`.
     """
 
     def __init__(
@@ -174,7 +175,10 @@ class RollingWarcWriter:
         f = open(path, "xb", buffering=0)  # noqa: SIM115 - kept open across calls; unbuffered: no hidden bytes
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file, self._path, self._size, self._records = f, path, 0, 0
-        info = build_warcinfo(name, self.warcinfo_fields(), datetime.now(UTC), self.version)
+        fields = list(self.warcinfo_fields())
+        if not any(key == "software" for key, _ in fields):
+            fields.insert(0, ("software", WRITER_SOFTWARE))
+        info = build_warcinfo(name, fields, datetime.now(UTC), self.version)
         self._warcinfo_id = info.record_id
         self._append(self._member(info))
 

@@ -92,7 +92,37 @@ class HttpHeaders(StatusAndHeaders):
     """
 
     def compute_headers_buffer(self, header_filter=None) -> None:
-        self.headers_buff = self.to_bytes(header_filter, encoding="latin-1")
+        """The head's bytes, made once: a record's head is fixed when it is built (warcio asks again on write)."""
+        if self.headers_buff is None:
+            self.headers_buff = self.to_bytes(header_filter, encoding="latin-1")
+
+
+class WarcFields(StatusAndHeaders):
+    """warcio's WARC header fields, looked up by exact name first: warcio and archiver write the canonical names, so
+    the case-insensitive scan (a `lower()` per field, on every lookup warcio's writer makes) is mostly not needed."""
+
+    def __init__(self, version: str, headers: list[Header]) -> None:
+        super().__init__("", [], protocol=f"WARC/{version}")
+        self.headers = headers
+
+    def get_header(self, name, default_value=None):
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return super().get_header(name, default_value)
+
+    def replace_header(self, name, value):
+        headers = self.headers
+        for index in range(len(headers) - 1, -1, -1):
+            key, old = headers[index]
+            if key == name:
+                headers[index] = (key, value)
+                return old
+        return super().replace_header(name, value)
+
+    get = get_header
+    __getitem__ = get_header
+    __setitem__ = replace_header
 
 
 class RecordWriter(WARCWriter):
@@ -119,8 +149,7 @@ class WarcRecord:
     __slots__ = ("payload", "record")
 
     def __init__(self, version: str, headers: list[Header], block: bytes = b"") -> None:
-        fields = StatusAndHeaders("", [], protocol=f"WARC/{version}")
-        fields.headers = headers
+        fields = WarcFields(version, headers)
         rtype = fields.get_header("WARC-Type") or ""
         ctype = fields.get_header("Content-Type")
         self.record = ArcWarcRecord("warc", rtype, fields, io.BytesIO(block), None, ctype, len(block))
@@ -129,13 +158,17 @@ class WarcRecord:
 
     @classmethod
     def build(
-        cls, version: str, headers: list[Header], payload: bytes = b"", http: HttpHeaders | None = None
+        cls,
+        version: str,
+        headers: list[Header],
+        payload: bytes = b"",
+        http: HttpHeaders | None = None,
+        uri: str = "",
     ) -> WarcRecord:
-        """A record made by warcio's `create_warc_record`: fields in our order, an HTTP head if any, the payload."""
-        fields = StatusAndHeaders("", [], protocol=f"WARC/{version}")
-        fields.headers = headers
-        rtype = fields.get_header("WARC-Type") or ""
-        uri = fields.get_header("WARC-Target-URI") or ""
+        """A record made by warcio's `create_warc_record`: fields in our order (WARC-Type first), an HTTP head if
+        any, the payload."""
+        fields = WarcFields(version, headers)
+        rtype = headers[0][1]
         stream = io.BytesIO(payload) if payload else None
         self = cls.__new__(cls)
         self.record = _BUILDER.create_warc_record(
@@ -190,7 +223,7 @@ class WarcRecord:
 
     @property
     def type(self) -> str:
-        return self.get("WARC-Type") or ""
+        return self.record.rec_type or ""
 
     def write_to(self, writer: RecordWriter) -> None:
         """Write the record uncompressed with warcio's writer (which adds Content-Length last); repeatable."""
@@ -257,29 +290,40 @@ def _warc_protocol(protocol: str | None) -> str | None:
     return {"h2": "h2", "http/2": "h2", "http/2.0": "h2"}.get(p, p)
 
 
+def _http_headers(first: str, protocol: str, headers: list[tuple[str, str]]) -> HttpHeaders:
+    http = HttpHeaders(first, [], protocol=protocol)
+    http.headers = headers  # already str: warcio's conversion of each header is not needed
+    return http
+
+
 def http_response_headers(exchange: Exchange) -> HttpHeaders:
     """Status line and headers of the response as stored: every value kept, Content-Length of the stored body."""
-    headers = [(k, v) for k, v in exchange.response_headers if k.lower() not in _HOP_HEADERS]
-    headers.append((b"Content-Length", str(len(exchange.body)).encode()))
+    received = exchange.response_headers
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in received if k.lower() not in _HOP_HEADERS]
+    headers.append(("Content-Length", str(len(exchange.body))))
     status = f"{exchange.status} {reason_phrase(exchange.status)}"
-    return HttpHeaders(status, headers, protocol=_status_protocol(exchange.protocol))
+    return _http_headers(status, _status_protocol(exchange.protocol), headers)
 
 
 def http_request_headers(exchange: Exchange) -> HttpHeaders:
     """Request line (path and query) and the headers as sent, Host last."""
     parts = urlsplit(exchange.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = [(k, v) for k, v in exchange.request_headers if k.lower() not in (b"host", b"transfer-encoding")]
-    if exchange.request_body and not any(k.lower() == b"content-length" for k, _ in headers):
-        headers.append((b"Content-Length", str(len(exchange.request_body)).encode()))
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in exchange.request_headers
+        if k.lower() not in (b"host", b"transfer-encoding")
+    ]
+    if exchange.request_body and not any(k.lower() == "content-length" for k, _ in headers):
+        headers.append(("Content-Length", str(len(exchange.request_body))))
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     if parts.port and parts.port != default_port:
         host = f"{host}:{parts.port}"
-    headers.append((b"Host", host.encode("latin-1")))
-    return HttpHeaders(f"{target} {_status_protocol(exchange.protocol)}", headers, protocol=exchange.method)
+    headers.append(("Host", host))
+    return _http_headers(f"{target} {_status_protocol(exchange.protocol)}", exchange.method, headers)
 
 
 def http_response_head(exchange: Exchange) -> bytes:
@@ -361,7 +405,7 @@ def build_exchange(
     if protocol:
         resp_headers.append(("WARC-Protocol", protocol))
     resp_headers.append(("WARC-Block-Digest", sha1_digest(head, payload)))
-    response = WarcRecord.build(version, resp_headers, payload, http)
+    response = WarcRecord.build(version, resp_headers, payload, http, exchange.url)
 
     req_http = http_request_headers(exchange)
     req_head = _http_head(req_http)
@@ -374,7 +418,7 @@ def build_exchange(
     if protocol:
         req_headers.append(("WARC-Protocol", protocol))
     req_headers.append(("WARC-Block-Digest", sha1_digest(req_head, exchange.request_body)))
-    request = WarcRecord.build(version, req_headers, exchange.request_body, req_http)
+    request = WarcRecord.build(version, req_headers, exchange.request_body, req_http, exchange.url)
     return CaptureRecords(request=request, response=response)
 
 

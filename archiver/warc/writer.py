@@ -144,8 +144,7 @@ class RollingWarcWriter:
         self.serial = 0
         self.closed_files: list[Path] = []
         self._lock = threading.Lock()
-        self._buffer = io.BytesIO()
-        self._records_out = RecordWriter(self._buffer, version)
+        self._records_out = RecordWriter(io.BytesIO(), version)
         self._file: io.FileIO | None = None
         self._path: Path | None = None  # the .open path
         self._warcinfo_id = ""
@@ -256,11 +255,9 @@ class RollingWarcWriter:
     # --- records ------------------------------------------------------------------------------------------
     def _member(self, record: WarcRecord) -> bytes:
         """One record serialized by warcio's writer, as one gzip member (already compressed payloads stored)."""
-        buffer = self._buffer
-        buffer.seek(0)
-        buffer.truncate()
+        out = self._records_out.out = io.BytesIO()  # a fresh buffer: getvalue() then hands it over without a copy
         record.write_to(self._records_out)
-        data = buffer.getvalue()
+        data = out.getvalue()
         start = compressed_payload_start(record)
         # warcio writes the block and CRLF CRLF last: the payload starts this far from the end
         stored_from = None if start is None else len(data) - 4 - len(record.payload)

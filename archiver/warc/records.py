@@ -126,15 +126,18 @@ class WarcFields(StatusAndHeaders):
 
 
 class RecordWriter(WARCWriter):
-    """warcio's WARCWriter and record builder with our field rule: no WARC-Payload-Digest on metadata records.
+    """warcio's WARCWriter and record builder, writing records as archiver builds them, uncompressed, to `out`
+    (`archiver.warc.writer` puts each into its own gzip member).
 
-    Writes uncompressed records to `out`; `archiver.warc.writer` puts each into its own gzip member.
+    It adds no digest: the builders make every digest themselves, as the payload digest is needed before writing
+    (revisits) and the digest fields have their place in our field order (warcio would append missing ones last).
     """
-
-    NO_PAYLOAD_DIGEST_TYPES = ("warcinfo", "revisit", "metadata")
 
     def __init__(self, out: BinaryIO, version: str = WARC_1_1) -> None:
         super().__init__(out, gzip=False, warc_version=version)
+
+    def ensure_digest(self, record: ArcWarcRecord, block: bool = True, payload: bool = True) -> None:
+        return None
 
 
 _BUILDER = RecordWriter(io.BytesIO())

@@ -154,8 +154,7 @@ class WarcRecord:
     def __init__(self, version: str, headers: list[Header], block: bytes = b"") -> None:
         fields = WarcFields(version, headers)
         rtype = fields.get_header("WARC-Type") or ""
-        ctype = fields.get_header("Content-Type")
-        self.record = ArcWarcRecord("warc", rtype, fields, io.BytesIO(block), None, ctype, len(block))
+        self.record = ArcWarcRecord("warc", rtype, fields, None, None, fields.get_header("Content-Type"), len(block))
         self.record.payload_length = len(block)
         self.payload = block
 
@@ -168,14 +167,18 @@ class WarcRecord:
         http: HttpHeaders | None = None,
         uri: str = "",
     ) -> WarcRecord:
-        """A record made by warcio's `create_warc_record`: fields in our order (WARC-Type first), an HTTP head if
-        any, the payload."""
-        fields = WarcFields(version, headers)
-        rtype = headers[0][1]
-        stream = io.BytesIO(payload) if payload else None
+        """A record of fields in our order (WARC-Type first), an HTTP head if any, and the payload, with its
+        Content-Length field last; records with an HTTP head made by warcio's `create_warc_record`."""
+        if http is None:  # what create_warc_record makes of it, without the HTTP parser it sets up for every call
+            headers.append(("Content-Length", str(len(payload))))  # last, where warcio's writer finds it
+            return cls(version, headers, payload)
+        http.compute_headers_buffer()
+        headers.append(("Content-Length", str(len(http.headers_buff) + len(payload))))
         self = cls.__new__(cls)
+        fields = WarcFields(version, headers)
+        stream = io.BytesIO(payload)
         self.record = _BUILDER.create_warc_record(
-            uri, rtype, payload=stream, length=len(payload), warc_headers=fields, http_headers=http
+            uri, headers[0][1], payload=stream, length=len(payload), warc_headers=fields, http_headers=http
         )
         self.payload = payload
         return self
@@ -186,7 +189,7 @@ class WarcRecord:
 
     @property
     def headers(self) -> list[Header]:
-        """The WARC fields in order (without Content-Length until written); changing the list changes the record."""
+        """The WARC fields in order; changing the list changes the record."""
         return self.record.rec_headers.headers
 
     @headers.setter

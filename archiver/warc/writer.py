@@ -99,6 +99,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _set_warcinfo_id(fields: list[tuple[str, str]], warcinfo_id: str) -> None:
+    """Set WARC-Warcinfo-ID, placed last but for a final Content-Length (where warcio's writer keeps it)."""
+    for index in range(len(fields) - 1, -1, -1):
+        if fields[index][0] == "WARC-Warcinfo-ID":
+            fields[index] = ("WARC-Warcinfo-ID", warcinfo_id)
+            return
+    end = len(fields) - 1 if fields and fields[-1][0] == "Content-Length" else len(fields)
+    fields.insert(end, ("WARC-Warcinfo-ID", warcinfo_id))
+
+
 @dataclass(frozen=True, slots=True)
 class WrittenRecord:
     """Where one record ended up: the final file name, its offset and its compressed length."""
@@ -266,7 +276,7 @@ class RollingWarcWriter:
     def _encode(self, records: Sequence[WarcRecord]) -> list[bytes]:
         members = []
         for record in records:
-            record.record.rec_headers.replace_header("WARC-Warcinfo-ID", self._warcinfo_id)
+            _set_warcinfo_id(record.headers, self._warcinfo_id)
             members.append(self._member(record))
         return members
 

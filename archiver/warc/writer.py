@@ -286,23 +286,25 @@ class RollingWarcWriter:
         Raises WarcWriteError when the file cannot take them: none of them is then in the file.
         """
         rolled: Path | None = None
-        with self._lock:
-            if self._file is None:
-                self._open()
-            members = self._encode(records)
-            total = sum(map(len, members))
-            if self._records and self._size + total > self.max_size:
-                rolled = self._close()
-                self._open()
+        try:
+            with self._lock:
+                if self._file is None:
+                    self._open()
                 members = self._encode(records)
-            name = self.current_name or ""
-            offset = self._size
-            written = []
-            for record, member in zip(records, members, strict=True):
-                written.append(WrittenRecord(record.record_id, record.type, name, offset, len(member)))
-                offset += len(member)
-            self._append(b"".join(members))
-            self._records += len(records)
-        if rolled is not None and self.on_close:
-            self.on_close(rolled)
+                total = sum(map(len, members))
+                if self._records and self._size + total > self.max_size:
+                    rolled = self._close()
+                    self._open()
+                    members = self._encode(records)
+                name = self.current_name or ""
+                offset = self._size
+                written = []
+                for record, member in zip(records, members, strict=True):
+                    written.append(WrittenRecord(record.record_id, record.type, name, offset, len(member)))
+                    offset += len(member)
+                self._append(b"".join(members))
+                self._records += len(records)
+        finally:  # a file closed on rollover is handed on even if the next one then fails
+            if rolled is not None and self.on_close:
+                self.on_close(rolled)
         return written

@@ -57,9 +57,7 @@ class WarcWriteError(OSError):
         return f"WARC file {self.filename}: {self.strerror}"
 
 
-# Kept from our own writer, as warcio's gzip wrapper has neither knob (it deflates whole records at level 9): the
-# gzip level, and payloads deflate cannot shrink (gzip-encoded bodies, JPEG, PNG, GIF, WebP, zip) stored inside the
-# member instead of deflated again, which measured 5x less writer CPU per captured page (bench/RESULTS.md section 7).
+# Payloads deflate cannot shrink: gzip-encoded bodies, JPEG, PNG, GIF, WebP, zip.
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"PK\x03\x04")
 STORE_MIN = 1024
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # deflate, no name, mtime 0, unix: as zlib writes it
@@ -69,7 +67,11 @@ MEM_LEVEL = 7
 
 
 def gzip_member(data: bytes, level: int, stored_from: int | None = None) -> bytes:
-    """`data` as one complete gzip member; from offset `stored_from` on, stored as is (already compressed)."""
+    """`data` as one complete gzip member; from offset `stored_from` on, stored as is (already compressed).
+
+    Kept from our own writer: warcio's gzip wrapper deflates every record at level 9, with neither a level nor a way
+    to store a payload that is already compressed, which measured markedly less writer CPU (bench/RESULTS.md §7).
+    """
     if stored_from is None or not 0 <= stored_from < len(data):
         comp = zlib.compressobj(level, zlib.DEFLATED, 31, MEM_LEVEL)
         return comp.compress(data) + comp.flush()

@@ -80,6 +80,12 @@ def test_warcinfo_first_and_describes_the_crawl(run11):
     text = body.decode()
     for field in ("software: archiver/", "Scrapy/", "format: WARC File Format 1.1", "hostname:", "robots: ignore"):
         assert field in text
+    # the software that really wrote the records: archiver's builders and warcio's writer, at their versions
+    from importlib.metadata import version
+
+    import archiver
+
+    assert f"software: archiver/{archiver.__version__} warcio/{version('warcio')} " in text
     assert "setting: DEFAULT_REQUEST_HEADERS={'Accept': '*/*', 'Accept-Encoding': 'gzip, deflate'}" in text
     assert all(r[2].get_header("WARC-Warcinfo-ID") == headers.get_header("WARC-Record-ID") for r in records[1:])
 

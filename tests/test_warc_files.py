@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -215,3 +216,155 @@ def test_archived_body_reads_a_response_back_also_from_the_file_still_open(tmp_p
         archived_body(tmp_path, response.warc_file, response.offset, max_size=len(html) - 1)
     with pytest.raises(ValueError, match="no HTTP response"):
         archived_body(tmp_path, response.warc_file, 0)  # the warcinfo record
+
+
+FULL_DISK = """
+import errno, json, resource, secrets, sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archiver.warc.records import build_conversion
+from archiver.warc.writer import RollingWarcWriter, WarcWriteError
+
+directory, limit, ballast = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+writer = RollingWarcWriter(directory)
+out = {"written": [], "errors": []}
+
+
+def write(i):
+    text = secrets.token_hex(1500)  # about 2 KB once compressed
+    try:
+        for w in writer.write([build_conversion(f"https://example.org/{i}", "<urn:uuid:x>", text, datetime.now(UTC))]):
+            out["written"].append([w.warc_file, w.offset, w.length, w.record_id])
+    except WarcWriteError as e:
+        out["errors"].append([str(e), e.errno, e.filename])
+
+
+if limit:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # files of this process cannot grow past `limit` bytes
+for i in range(30):
+    write(i)
+out["files"] = sorted(p.name for p in directory.iterdir())
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # room again
+if ballast:
+    Path(ballast).unlink()
+for i in range(30, 33):
+    write(i)
+out["closed"] = writer.close().name
+print(json.dumps(out))
+"""
+
+
+def run_with_file_size_limit(directory: Path, limit: int, ballast: Path | None = None) -> dict:
+    """Write 30 records with files limited to `limit` bytes (or on a disk full but for `ballast`), then 3 with room."""
+    import json
+
+    args = [str(directory), str(limit), str(ballast or "")]
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def test_a_failed_write_cuts_the_file_back_and_every_offset_stays_true(tmp_path):
+    """A real file-size limit (RLIMIT_FSIZE): writes past it fail part-way with EFBIG, as on a full disk."""
+    import errno
+
+    assert_cut_back_on_failure(tmp_path, run_with_file_size_limit(tmp_path, 20_000), errno.EFBIG)
+
+
+def test_a_full_disk_cuts_the_file_back_and_every_offset_stays_true(tmp_path):
+    """A real full disk (a small tmpfs, where this machine lets us mount one): ENOSPC part-way through writes."""
+    import errno
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (the RLIMIT_FSIZE test covers the same path)")
+    try:
+        ballast = disk / "ballast"
+        with open(ballast, "wb") as f:  # fill the disk but for about 24 KB
+            f.write(b"\0" * (256 * 1024 - 24 * 1024))
+        result = run_with_file_size_limit(disk / "warc", 0, ballast)
+        assert_cut_back_on_failure(disk / "warc", result, errno.ENOSPC)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def assert_cut_back_on_failure(directory: Path, result: dict, code_expected: int) -> None:
+    from archiver.warc.lookup import read_record_at
+
+    assert result["errors"], "no write failed"
+    for message, code, filename in result["errors"]:
+        assert code == code_expected
+        assert filename.endswith(".warc.gz.open") and filename in message
+        assert "cut back to its last complete record" in message
+    path = directory / result["closed"]
+    written = result["written"]
+    assert len(written) == 33 - len(result["errors"]) and len(written) > 3
+    assert {w[0] for w in written} == {path.name}
+    # the records follow each other with no gap and no stray byte, before and after the failures
+    for (_, offset, length, _), (_, after, _, _) in itertools.pairwise(written):
+        assert after == offset + length
+    assert written[-1][1] + written[-1][2] == path.stat().st_size
+    for _, offset, _, record_id in written:
+        assert read_record_at(path, offset).get("WARC-Record-ID") == record_id
+    result_check = check_file(path)
+    assert result_check.ok, [str(p) for p in result_check.problems]
+    assert result_check.records == len(written) + 1
+    assert subprocess.run(["warcio", "check", str(path)], capture_output=True).returncode == 0
+
+
+def test_a_file_whose_warcinfo_cannot_be_written_is_removed_not_left_without_one(tmp_path):
+    result = run_with_file_size_limit(tmp_path, 100)
+    assert len(result["errors"]) == 30 and result["files"] == []
+    assert all("nothing written, file removed" in e[0] for e in result["errors"])
+    path = tmp_path / result["closed"]
+    assert len(result["written"]) == 3 and result["written"][0][1] > 0
+    assert check_file(path).ok and records_of(path)[0].get("WARC-Type") == "warcinfo"
+
+
+def test_wet_files_roll_over_and_are_recovered_checked_and_searched_like_capture_files(tmp_path):
+    from archiver.warc.lookup import find_by_record_id, read_record_at
+    from archiver.warc.records import WRITER_SOFTWARE
+    from archiver.warc.writer import WET_SUFFIX, warc_files
+
+    warc_dir = tmp_path / "warc"
+    wet = RollingWarcWriter(warc_dir, suffix=WET_SUFFIX, max_size=6000)
+    captures = RollingWarcWriter(warc_dir)
+    captures.write([build_conversion("https://example.org/c", "<urn:uuid:c>", "capture file", datetime.now(UTC))])
+    written = []
+    for i in range(6):
+        text = f"正文 {i} " + os.urandom(1500).hex()
+        written += wet.write([build_conversion(f"https://example.org/{i}", f"<urn:uuid:{i}>", text, datetime.now(UTC))])
+    assert wet.current_name.endswith(".warc.wet.gz") and captures.current_name.endswith(".warc.gz")
+    wet.close()
+    assert len(wet.closed_files) >= 2 and all(p.name.endswith(".warc.wet.gz") for p in wet.closed_files)
+    for path in wet.closed_files:
+        recs = records_of(path)
+        assert recs[0].get("WARC-Type") == "warcinfo" and recs[0].get("WARC-Filename") == path.name
+        assert recs[0].block.startswith(f"software: {WRITER_SOFTWARE}\r\n".encode())  # named even if not given
+        assert check_file(path).ok
+    found = find_by_record_id(tmp_path, written[-1].record_id)  # no items: found by scanning the files
+    assert found is not None and (found.warc_file.name, found.offset) == (written[-1].warc_file, written[-1].offset)
+    assert read_record_at(found.warc_file, found.offset).get("WARC-Record-ID") == written[-1].record_id
+    captures.close()
+
+    # a WET file left `.open` by a dead writer is recovered like a capture file, by the crawl and the command
+    src = wet.closed_files[0]
+    orphan = warc_dir / f"archiver-20240101000000000-00000-{safe_hostname()}-{dead_pid()}.warc.wet.gz.open"
+    orphan.write_bytes(src.read_bytes()[:-5])
+    assert orphans(warc_dir) == [orphan]
+    out = subprocess.run(
+        [sys.executable, "-m", "scrapy", "warc-recover", str(warc_dir)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout
+    recovered = orphan.with_name(orphan.name.removesuffix(".open"))
+    assert f"{recovered}: renamed to {recovered.name}: {len(records_of(src)) - 1} records kept" in out.stdout
+    assert recovered in warc_files(warc_dir) and not warc_files(warc_dir, open_files=True)
+    out = subprocess.run([sys.executable, "-m", "scrapy", "warc-check", str(warc_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    checked = {line.split(": OK")[0] for line in out.stdout.splitlines()}
+    assert checked == {str(p) for p in warc_files(warc_dir)} and len(checked) == len(wet.closed_files) + 2
+    with pytest.raises(ValueError, match="suffix"):
+        RollingWarcWriter(warc_dir, suffix=".warc")

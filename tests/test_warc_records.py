@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import tracemalloc
 import zlib
 from datetime import UTC, datetime
@@ -166,3 +167,103 @@ def test_decode_body_within_max_size_is_unchanged():
     cut = gzip.compress(data)[:-4096]
     partial = decode_body(cut, ["gzip"], max_size=len(data))
     assert partial and data.startswith(partial)  # a cut stream gives what it holds, as without a limit
+
+
+GOLDEN = Path(__file__).parent / "data" / "warc-golden"
+
+
+def golden_groups(version: str) -> list[list]:
+    """Record groups covering every kind archiver writes: encoded, binary, POST, h2, IPv6, truncated, revisits."""
+    import random
+
+    from archiver.warc.records import build_conversion, build_metadata, provenance_fields
+
+    html = ("<html><body>德国之声" + random.Random(1).randbytes(3000).hex() + "</body></html>").encode()
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 20
+    when = WHEN
+    page_headers = [
+        (b"Content-Type", b"text/html; charset=utf-8"),
+        (b"Set-Cookie", b"a=1; Path=/"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Content-Length", b"999"),
+        (b"Set-Cookie", b"b=2; Path=/"),
+        (b"X-Name", b"caf\xe9 \xff"),
+        (b"Content-Encoding", b"gzip"),
+    ]
+    page_request = [(b"Accept", b"*/*"), (b"Accept-Encoding", b"gzip, deflate"), (b"Host", b"x"), (b"Cookie", b"a=1")]
+    page_url = "https://www.dw.com/zh/x/a-1?x=1&y=%20"
+    exchanges = [
+        Exchange(
+            page_url, "GET", page_request, b"", "HTTP/1.1", 200, page_headers, gzip.compress(html, mtime=0), when,
+            "203.0.113.5",
+        ),
+        Exchange(
+            "http://127.0.0.1:8080/api/post", "POST",
+            [(b"Content-Type", b"application/json"), (b"Content-Length", b"13")], b'{"q": "\xc3\xa4"}', "h2", 201,
+            [(b"Content-Type", b"application/json")], b'{"ok": true}', when, "::1",
+        ),
+        Exchange(
+            "https://api.dw.com/api/detail/article/2", "GET", [(b"Accept", b"*/*")], b"", None, 200,
+            [(b"Content-Type", b"application/json")], b'{"type": "x"', when, None, "disconnect",
+        ),
+        Exchange(
+            "https://static.dw.com/image/1_302.jpg", "GET", [(b"Accept", b"image/*")], b"", "HTTP/1.0", 200,
+            [(b"Content-Type", b"image/jpeg")], jpeg, when, "198.51.100.1",
+        ),
+        Exchange("http://[2001:db8::1]:8443/p", "GET", [], b"", "HTTP/1.1", 599, [], b"", when),
+    ]  # fmt: skip
+    captures = [build_exchange(e, version) for e in exchanges]
+    prior = PriorCapture(
+        "<urn:uuid:00000000-0000-0000-0000-0000000000aa>", page_url, "2024-01-01T00:00:00.500000Z", "sha1:" + "A" * 32
+    )
+    captures.append(build_exchange(exchanges[0], version, prior, "identical-payload-digest"))
+    not_modified = Exchange(
+        page_url, "GET", [(b"If-None-Match", b'"v1"')], b"", "HTTP/1.1", 304, [(b"ETag", b'"v1"')], b"", when,
+        "203.0.113.5",
+    )  # fmt: skip
+    no_digest = PriorCapture(prior.record_id, prior.url, prior.fetched_at, None)
+    captures.append(build_exchange(not_modified, version, no_digest, "server-not-modified"))
+    captures.append(build_exchange(not_modified, version, prior, "server-not-modified"))
+    meta = {"article_id": 1, "role": "page", "via": None, "hop": 0}
+    meta["dumps"] = [{"file": "d/1.md", "feed_time": "2024-05-01T00:00:00Z", "title": "标题\n二"}]
+    groups = []
+    for recs in captures:
+        fields = provenance_fields(meta, ["https://a.b/1", "https://a.b/2"])
+        url = recs.response.get("WARC-Target-URI")
+        metadata = build_metadata(url, recs.response.record_id, fields, when, version)
+        groups.append([recs.request, recs.response, metadata])
+    text = "正文\r\n第二段"
+    conversion = build_conversion("https://www.dw.com/zh/x/a-1", captures[0].response.record_id, text, when, version)
+    groups.append([conversion])
+    return groups
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_every_kind_of_record_is_written_byte_for_byte_as_before(tmp_path, monkeypatch, version):
+    """The records as archiver's own writer wrote them before it was built on warcio (tests/data/warc-golden)."""
+    import itertools
+    import json
+    import uuid
+
+    from archiver.warc.writer import RollingWarcWriter
+
+    ids = itertools.count(1)
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(ids)))
+    info = [("software", "golden"), ("isPartOf", "run\nx"), ("empty", ""), ("n", 3)]
+    writer = RollingWarcWriter(tmp_path, prefix="golden", version=version, warcinfo_fields=lambda: info)
+    written = [w for group in golden_groups(version) for w in writer.write(group)]
+    path = writer.close()
+    data = gzip.decompress(path.read_bytes())
+    golden = (GOLDEN / f"records-{version}.warc").read_bytes()
+    first = f"WARC/{version}\r\nWARC-Type: request\r\n".encode()
+    assert data[data.index(first) :] == golden[golden.index(first) :]
+    # the warcinfo record differs only in its date, file name and (so) block digest
+    varying = re.compile(rb"(WARC-Date|WARC-Filename|WARC-Block-Digest): [^\r]*")
+    assert varying.sub(b"", data[: data.index(first)]) == varying.sub(b"", golden[: golden.index(first)])
+    members = json.loads((GOLDEN / "members.json").read_text())
+    if members["zlib"] == zlib.ZLIB_RUNTIME_VERSION:  # compressed sizes depend on zlib's version
+        assert [[w.record_type, w.length] for w in written] == members[version]
+    with open(path, "rb") as f:
+        for w in written:
+            f.seek(w.offset)
+            assert zlib.decompressobj(31).decompress(f.read(w.length)).startswith(f"WARC/{version}\r\n".encode())

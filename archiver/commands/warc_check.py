@@ -11,6 +11,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archiver.warc.check import check_file
+from archiver.warc.writer import warc_files
 
 
 class Command(ScrapyCommand):
@@ -38,9 +39,9 @@ class Command(ScrapyCommand):
             if not p.is_dir():
                 files.append(p)
                 continue
-            found = sorted(p.glob("*.warc.gz")) + sorted(p.glob("*.warc"))
+            found = warc_files(p) + sorted(p.glob("*.warc"))
             if not found:
-                still_open = len(list(p.glob("*.warc.gz.open")))
+                still_open = len(list(p.glob("*.warc.gz.open")) + list(p.glob("*.warc.wet.gz.open")))
                 unfinished = f" ({still_open} .open files not closed yet: `scrapy warc-recover`)" if still_open else ""
                 print(f"{p}: no closed WARC file to check{unfinished}", file=sys.stderr)
                 self.exitcode = 1

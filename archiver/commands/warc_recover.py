@@ -21,7 +21,7 @@ from archiver.state.store import State
 from archiver.warc.cdxj import cdxj_path, write_cdxj
 from archiver.warc.check import check_file
 from archiver.warc.recover import ClosedFileError, LiveFileError, Recovery, orphans, recover_file
-from archiver.warc.writer import OPEN_SUFFIX
+from archiver.warc.writer import OPEN_SUFFIX, warc_files
 
 
 class Command(ScrapyCommand):
@@ -47,7 +47,7 @@ class Command(ScrapyCommand):
         files: list[Path] = []
         for t in targets:
             if t.is_dir():
-                files += sorted(t.glob("*.warc.gz.open")) if opts.force else orphans(t)
+                files += warc_files(t, open_files=True) if opts.force else orphans(t)
             else:
                 files.append(t)
         failed = 0

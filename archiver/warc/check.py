@@ -86,7 +86,11 @@ class RawRecord:
 
 
 def iter_gzip_members(stream: BinaryIO) -> Iterator[RawRecord]:
-    """Each gzip member of a stream with its offset and length; a broken or cut member ends the iteration."""
+    """Each gzip member of a stream with its offset and length; a broken or cut member ends the iteration.
+
+    Kept beside warcio's ArchiveIterator, which finds records by their Content-Length and reads a member cut short
+    as a shorter record without an error: the checks and recovery need the members as stored.
+    """
     offset = 0
     pending = b""
     while True:
@@ -161,7 +165,11 @@ class ParsedRecord:
 
 
 def parse_record(data: bytes) -> ParsedRecord:
-    """Split a record's bytes; raises ValueError if the header cannot be read."""
+    """Split a record's bytes; raises ValueError if the header cannot be read.
+
+    Strict where warcio's header parser is lenient (it skips lines without a colon and falls back to latin-1): a
+    validator has to see those.
+    """
     head_end = data.find(b"\r\n\r\n")
     if head_end < 0:
         raise ValueError("record header not terminated by CRLF CRLF")

@@ -26,7 +26,6 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList
 
-from archiver import __version__
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
 from archiver.run.outage import stop_if_disk_full
@@ -40,6 +39,7 @@ from archiver.warc.records import (
     SERVER_NOT_MODIFIED,
     VERSIONS,
     WARC_1_0,
+    WRITER_SOFTWARE,
     BodyTooLarge,
     Exchange,
     build_conversion,
@@ -177,8 +177,8 @@ class WarcWriterExtension:
     def _warcinfo_fields(self) -> list[tuple[str, object]]:
         s = self.crawler.settings
         software = (
-            f"archiver/{__version__} Scrapy/{scrapy.__version__} Twisted/{_dist_version('twisted')} "
-            f"warcio/{_dist_version('warcio')} Python/{platform.python_version()}"
+            f"{WRITER_SOFTWARE} Scrapy/{scrapy.__version__} Twisted/{_dist_version('twisted')} "
+            f"Python/{platform.python_version()}"
         )
         fields: list[tuple[str, object]] = [
             ("software", software),

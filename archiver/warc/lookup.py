@@ -1,16 +1,23 @@
-"""Find and read archived records: by (file, offset), by record id (items, then a scan) or by URL (CDXJ)."""
+"""Find and read archived records: by (file, offset), by record id (items, then a scan) or by URL (CDXJ).
+
+Records are read with warcio's `ArchiveIterator`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
 from archiver.warc.cdxj import CDXJ_SUFFIX, read_cdxj
-from archiver.warc.check import ParsedRecord, iter_gzip_members, parse_record, split_http
+from archiver.warc.check import ParsedRecord, split_http
 from archiver.warc.records import decode_body
-from archiver.warc.writer import OPEN_SUFFIX
+from archiver.warc.writer import OPEN_SUFFIX, warc_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +28,28 @@ class Location:
     offset: int
 
 
+def _parsed(record) -> ParsedRecord:
+    """A record ArchiveIterator read (without parsing its HTTP head), its block read whole."""
+    block = record.raw_stream.read()
+    fields = record.rec_headers
+    declared = fields.get_header("Content-Length")
+    length = int(declared) if declared is not None and declared.isdigit() else None
+    trailer = b"\r\n\r\n" if length == len(block) else b""
+    return ParsedRecord(fields.protocol, list(fields.headers), block, trailer, length)
+
+
 def read_record_at(path: Path, offset: int) -> ParsedRecord:
-    """The record that starts at `offset` of a .warc.gz file."""
+    """The record that starts at `offset` of a .warc.gz file (ValueError if there is no whole record there)."""
     with open(path, "rb") as f:
         f.seek(offset)
-        raw = next(iter_gzip_members(f), None)
-    if raw is None or raw.data is None:
+        try:
+            record = next(iter(ArchiveIterator(f, no_record_parse=True)), None)
+            parsed = _parsed(record) if record is not None else None
+        except (ArchiveLoadFailed, OSError, EOFError, ValueError) as e:
+            raise ValueError(f"{path}:{offset}: no complete record there ({e})") from e
+    if parsed is None or parsed.declared_length != len(parsed.block):
         raise ValueError(f"{path}:{offset}: no complete record there")
-    return parse_record(raw.data)
+    return parsed
 
 
 def iter_item_captures(items_dir: Path) -> Iterator[dict]:
@@ -47,12 +68,12 @@ def find_by_record_id(output: Path, record_id: str) -> Location | None:
     for cap in iter_item_captures(output / "items"):
         if cap.get("record_id") == rid and cap.get("warc_file") and cap.get("offset") is not None:
             return Location(warc_dir / cap["warc_file"], int(cap["offset"]))
-    needle = f"WARC-Record-ID: {rid}\r\n".encode()
-    for path in sorted(warc_dir.glob("*.warc.gz")):
-        with open(path, "rb") as f:
-            for raw in iter_gzip_members(f):
-                if raw.data is not None and needle in raw.data[: raw.data.find(b"\r\n\r\n") + 2]:
-                    return Location(path, raw.offset)
+    for path in warc_files(warc_dir):
+        with open(path, "rb") as f, contextlib.suppress(ArchiveLoadFailed, EOFError, ValueError):
+            records = ArchiveIterator(f, no_record_parse=True)
+            for record in records:
+                if record.rec_headers.get_header("WARC-Record-ID") == rid:
+                    return Location(path, records.get_record_offset())
     return None
 
 

@@ -1,7 +1,9 @@
-"""Pure builders for the WARC records archiver writes: request, response, revisit, metadata, conversion, warcinfo.
+"""The WARC records archiver writes (request, response, revisit, metadata, conversion, warcinfo), built with warcio.
 
-Records are built in memory (Scrapy holds bodies in memory anyway) and serialized by `WarcRecord.to_bytes()`;
-digests are sha1 in base32 everywhere, so revisits match across runs and tools.
+Each record is warcio's `ArcWarcRecord` made by its `RecordBuilder.create_warc_record`: WARC fields in a
+`StatusAndHeaders`, the HTTP head in `HttpHeaders` (kept as received), the payload in memory (Scrapy holds bodies in
+memory anyway). Ours are only the rules warcio leaves open: field order, WARC-Date precision, which fields each type
+carries. Digests are sha1 in base32 everywhere, so revisits match across runs and tools.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import TypeVar
+from importlib import metadata
+from typing import BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
+
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from archiver import __version__
 
 WARC_1_0 = "1.0"
 WARC_1_1 = "1.1"
+# What writes the records, for warcinfo's `software`: archiver's builders and warcio's writer, as installed here.
+WRITER_SOFTWARE = f"archiver/{__version__} warcio/{metadata.version('warcio')}"
 VERSIONS = (WARC_1_0, WARC_1_1)
 
 HTTP_REQUEST_TYPE = "application/http; msgtype=request"
@@ -46,16 +57,19 @@ def revisit_profile(version: str, profile: str) -> str:
 
 
 def warc_date(when: datetime, version: str = WARC_1_1) -> str:
-    """A WARC-Date: microseconds in WARC/1.1, whole seconds in WARC/1.0, always UTC with Z."""
+    """A WARC-Date: microseconds in WARC/1.1 (also when they are 0, unlike warcio), whole seconds in WARC/1.0, UTC."""
     when = when.astimezone(UTC)
     if version == WARC_1_0:
         return when.strftime("%Y-%m-%dT%H:%M:%SZ")
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def sha1_digest(data: bytes) -> str:
-    """The `sha1:<base32>` digest of some bytes."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+def sha1_digest(*parts: bytes) -> str:
+    """The `sha1:<base32>` digest of some bytes (of several parts in a row, without joining them)."""
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(part)
+    return "sha1:" + base64.b32encode(h.digest()).decode("ascii")
 
 
 def new_record_id() -> str:
@@ -71,19 +85,143 @@ def reason_phrase(status: int) -> str:
         return "Unknown"
 
 
-@dataclass(slots=True)
-class WarcRecord:
-    """One WARC record: its named fields (without Content-Length) and its block."""
+class HttpHeaders(StatusAndHeaders):
+    """warcio's HTTP head, written byte for byte as received: latin-1, every repeated header in its place.
 
-    version: str
-    headers: list[Header]
-    block: bytes = b""
-    http_header_len: int = 0  # bytes of the block that are HTTP headers (0 if not an HTTP block)
+    warcio writes heads as ASCII and %-encodes any other byte (RFC 8187), which is not what the server sent.
+    """
+
+    def compute_headers_buffer(self, header_filter=None) -> None:
+        """The head's bytes, made once: a record's head is fixed when it is built (warcio asks again on write)."""
+        if self.headers_buff is None:
+            self.headers_buff = self.to_bytes(header_filter, encoding="latin-1")
+
+
+class WarcFields(StatusAndHeaders):
+    """warcio's WARC header fields, looked up by exact name first: warcio and archiver write the canonical names, so
+    the case-insensitive scan (a `lower()` per field, on every lookup warcio's writer makes) is mostly not needed."""
+
+    def __init__(self, version: str, headers: list[Header]) -> None:
+        super().__init__("", [], protocol=f"WARC/{version}")
+        self.headers = headers
+
+    def get_header(self, name, default_value=None):
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return super().get_header(name, default_value)
+
+    def replace_header(self, name, value):
+        headers = self.headers
+        for index in range(len(headers) - 1, -1, -1):
+            key, old = headers[index]
+            if key == name:
+                headers[index] = (key, value)
+                return old
+        return super().replace_header(name, value)
+
+    get = get_header
+    __getitem__ = get_header
+    __setitem__ = replace_header
+
+
+class RecordWriter(WARCWriter):
+    """warcio's WARCWriter and record builder, writing records as archiver builds them, uncompressed, to `out`
+    (`archiver.warc.writer` puts each into its own gzip member).
+
+    It adds no digest: the builders make every digest themselves, as the payload digest is needed before writing
+    (revisits) and the digest fields have their place in our field order (warcio would append missing ones last).
+    """
+
+    def __init__(self, out: BinaryIO, version: str = WARC_1_1) -> None:
+        super().__init__(out, gzip=False, warc_version=version)
+
+    def ensure_digest(self, record: ArcWarcRecord, block: bool = True, payload: bool = True) -> None:
+        return None
+
+
+_BUILDER = RecordWriter(io.BytesIO())
+
+
+class WarcRecord:
+    """One record as warcio holds it (`self.record`), with its payload in memory; what the writer writes.
+
+    `WarcRecord(version, fields, block)` makes a record of any fields and block, written exactly as given.
+    """
+
+    __slots__ = ("payload", "record")
+
+    def __init__(self, version: str, headers: list[Header], block: bytes = b"") -> None:
+        fields = WarcFields(version, headers)
+        rtype = fields.get_header("WARC-Type") or ""
+        self.record = ArcWarcRecord("warc", rtype, fields, None, None, fields.get_header("Content-Type"), len(block))
+        self.record.payload_length = len(block)
+        self.payload = block
+
+    @classmethod
+    def build(
+        cls,
+        version: str,
+        headers: list[Header],
+        payload: bytes = b"",
+        http: HttpHeaders | None = None,
+        uri: str = "",
+    ) -> WarcRecord:
+        """A record of fields in our order (WARC-Type first), an HTTP head if any, and the payload, with its
+        Content-Length field last; records with an HTTP head made by warcio's `create_warc_record`."""
+        if http is None:  # what create_warc_record makes of it, without the HTTP parser it sets up for every call
+            headers.append(("Content-Length", str(len(payload))))  # last, where warcio's writer finds it
+            return cls(version, headers, payload)
+        http.compute_headers_buffer()
+        headers.append(("Content-Length", str(len(http.headers_buff) + len(payload))))
+        self = cls.__new__(cls)
+        fields = WarcFields(version, headers)
+        stream = io.BytesIO(payload)
+        self.record = _BUILDER.create_warc_record(
+            uri, headers[0][1], payload=stream, length=len(payload), warc_headers=fields, http_headers=http
+        )
+        self.payload = payload
+        return self
+
+    @property
+    def version(self) -> str:
+        return self.record.rec_headers.protocol.removeprefix("WARC/")
+
+    @property
+    def headers(self) -> list[Header]:
+        """The WARC fields in order; changing the list changes the record."""
+        return self.record.rec_headers.headers
+
+    @headers.setter
+    def headers(self, value: list[Header]) -> None:
+        self.record.rec_headers.headers = value
+
+    @property
+    def http_head(self) -> bytes:
+        """The HTTP head as written (empty if the block is not an HTTP message)."""
+        http = self.record.http_headers
+        if not http:
+            return b""
+        if http.headers_buff is None:
+            http.compute_headers_buffer()
+        return http.headers_buff
+
+    @property
+    def block(self) -> bytes:
+        """The block as written: HTTP head (if any), then the payload."""
+        return self.http_head + self.payload
+
+    @block.setter
+    def block(self, value: bytes) -> None:
+        """Replace the block with bytes written as they are (its digests are not recomputed)."""
+        self.record.http_headers = None
+        self.record.raw_stream = io.BytesIO(value)
+        self.record.length = self.record.payload_length = len(value)
+        self.payload = value
 
     def get(self, name: str) -> str | None:
         """The first value of a WARC field, case-insensitive."""
-        lname = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lname), None)
+        return self.record.rec_headers.get_header(name)
 
     @property
     def record_id(self) -> str:
@@ -91,15 +229,18 @@ class WarcRecord:
 
     @property
     def type(self) -> str:
-        return self.get("WARC-Type") or ""
+        return self.record.rec_type or ""
 
-    def to_bytes(self, extra: Sequence[Header] = ()) -> bytes:
-        """The record as written to a file (before compression), with extra fields appended."""
-        lines = [f"WARC/{self.version}"]
-        lines += [f"{k}: {v}" for k, v in [*self.headers, *extra]]
-        lines.append(f"Content-Length: {len(self.block)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-        return head + self.block + b"\r\n\r\n"
+    def write_to(self, writer: RecordWriter) -> None:
+        """Write the record uncompressed with warcio's writer (which adds Content-Length last); repeatable."""
+        self.record.raw_stream = io.BytesIO(self.payload)
+        writer.write_record(self.record)
+
+    def to_bytes(self) -> bytes:
+        """The record as written to a file, before compression."""
+        out = io.BytesIO()
+        self.write_to(RecordWriter(out, self.version))
+        return out.getvalue()
 
 
 @dataclass(slots=True)
@@ -141,10 +282,6 @@ class CaptureRecords:
         return [self.request, self.response, *self.extra]
 
 
-def _latin1(value: bytes) -> str:
-    return value.decode("latin-1")
-
-
 def _status_protocol(protocol: str | None) -> str:
     """The HTTP version written in message lines: HTTP/1.0 and HTTP/1.1 as they were, HTTP/1.1 otherwise."""
     if protocol and protocol.upper() in ("HTTP/1.0", "HTTP/1.1"):
@@ -159,41 +296,50 @@ def _warc_protocol(protocol: str | None) -> str | None:
     return {"h2": "h2", "http/2": "h2", "http/2.0": "h2"}.get(p, p)
 
 
-def http_response_head(exchange: Exchange) -> bytes:
+def _http_headers(first: str, protocol: str, headers: list[tuple[str, str]]) -> HttpHeaders:
+    http = HttpHeaders(first, [], protocol=protocol)
+    http.headers = headers  # already str: warcio's conversion of each header is not needed
+    return http
+
+
+def http_response_headers(exchange: Exchange) -> HttpHeaders:
     """Status line and headers of the response as stored: every value kept, Content-Length of the stored body."""
-    proto = _status_protocol(exchange.protocol)
-    lines = [f"{proto} {exchange.status} {reason_phrase(exchange.status)}"]
-    for name, value in exchange.response_headers:
-        if name.lower() in _HOP_HEADERS:
-            continue
-        lines.append(f"{_latin1(name)}: {_latin1(value)}")
-    lines.append(f"Content-Length: {len(exchange.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    received = exchange.response_headers
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in received if k.lower() not in _HOP_HEADERS]
+    headers.append(("Content-Length", str(len(exchange.body))))
+    status = f"{exchange.status} {reason_phrase(exchange.status)}"
+    return _http_headers(status, _status_protocol(exchange.protocol), headers)
 
 
-def http_request_head(exchange: Exchange) -> bytes:
+def http_request_headers(exchange: Exchange) -> HttpHeaders:
     """Request line (path and query) and the headers as sent, Host last."""
     parts = urlsplit(exchange.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    proto = _status_protocol(exchange.protocol)
-    lines = [f"{exchange.method} {target} {proto}"]
-    has_length = False
-    for name, value in exchange.request_headers:
-        lname = name.lower()
-        if lname in (b"host", b"transfer-encoding"):
-            continue
-        has_length = has_length or lname == b"content-length"
-        lines.append(f"{_latin1(name)}: {_latin1(value)}")
-    if exchange.request_body and not has_length:
-        lines.append(f"Content-Length: {len(exchange.request_body)}")
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in exchange.request_headers
+        if k.lower() not in (b"host", b"transfer-encoding")
+    ]
+    if exchange.request_body and not any(k.lower() == "content-length" for k, _ in headers):
+        headers.append(("Content-Length", str(len(exchange.request_body))))
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     if parts.port and parts.port != default_port:
         host = f"{host}:{parts.port}"
-    lines.append(f"Host: {host}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    headers.append(("Host", host))
+    return _http_headers(f"{target} {_status_protocol(exchange.protocol)}", exchange.method, headers)
+
+
+def http_response_head(exchange: Exchange) -> bytes:
+    """The bytes of `http_response_headers`."""
+    return http_response_headers(exchange).to_bytes(encoding="latin-1")
+
+
+def http_request_head(exchange: Exchange) -> bytes:
+    """The bytes of `http_request_headers`."""
+    return http_request_headers(exchange).to_bytes(encoding="latin-1")
 
 
 def _date_for_version(date: str, version: str) -> str:
@@ -201,7 +347,7 @@ def _date_for_version(date: str, version: str) -> str:
     return re.sub(r"\.\d+Z$", "Z", date) if version == WARC_1_0 else date
 
 
-def _common(rtype: str, exchange: Exchange, version: str, date: str, record_id: str) -> list[Header]:
+def _common(rtype: str, exchange: Exchange, date: str, record_id: str) -> list[Header]:
     headers = [
         ("WARC-Type", rtype),
         ("WARC-Record-ID", record_id),
@@ -211,6 +357,11 @@ def _common(rtype: str, exchange: Exchange, version: str, date: str, record_id: 
     if exchange.ip_address:
         headers.append(("WARC-IP-Address", exchange.ip_address))
     return headers
+
+
+def _http_head(http: HttpHeaders) -> bytes:
+    http.compute_headers_buffer()
+    return http.headers_buff
 
 
 def build_exchange(
@@ -226,13 +377,14 @@ def build_exchange(
     """
     date = warc_date(exchange.fetched_at, version)
     req_id, resp_id = new_record_id(), new_record_id()
-    head = http_response_head(exchange)
+    http = http_response_headers(exchange)
+    head = _http_head(http)
     payload_digest = payload_digest or sha1_digest(exchange.body)
     protocol = _warc_protocol(exchange.protocol)
 
     if revisit_of is not None and revisit_profile_name is not None:
-        block = head
-        resp_headers = _common("revisit", exchange, version, date, resp_id)
+        payload = b""
+        resp_headers = _common("revisit", exchange, date, resp_id)
         resp_headers += [
             ("WARC-Concurrent-To", req_id),
             ("Content-Type", HTTP_RESPONSE_TYPE),
@@ -247,8 +399,8 @@ def build_exchange(
         if revisit_profile_name == IDENTICAL_PAYLOAD_DIGEST:
             resp_headers.append(("WARC-Truncated", "length"))
     else:
-        block = head + exchange.body
-        resp_headers = _common("response", exchange, version, date, resp_id)
+        payload = exchange.body
+        resp_headers = _common("response", exchange, date, resp_id)
         resp_headers += [
             ("WARC-Concurrent-To", req_id),
             ("Content-Type", HTTP_RESPONSE_TYPE),
@@ -258,12 +410,12 @@ def build_exchange(
             resp_headers.append(("WARC-Truncated", exchange.truncated))
     if protocol:
         resp_headers.append(("WARC-Protocol", protocol))
-    resp_headers.append(("WARC-Block-Digest", sha1_digest(block)))
-    response = WarcRecord(version, resp_headers, block, len(head))
+    resp_headers.append(("WARC-Block-Digest", sha1_digest(head, payload)))
+    response = WarcRecord.build(version, resp_headers, payload, http, exchange.url)
 
-    req_head = http_request_head(exchange)
-    req_block = req_head + exchange.request_body
-    req_headers = _common("request", exchange, version, date, req_id)
+    req_http = http_request_headers(exchange)
+    req_head = _http_head(req_http)
+    req_headers = _common("request", exchange, date, req_id)
     req_headers += [
         ("WARC-Concurrent-To", resp_id),
         ("Content-Type", HTTP_REQUEST_TYPE),
@@ -271,8 +423,8 @@ def build_exchange(
     ]
     if protocol:
         req_headers.append(("WARC-Protocol", protocol))
-    req_headers.append(("WARC-Block-Digest", sha1_digest(req_block)))
-    request = WarcRecord(version, req_headers, req_block, len(req_head))
+    req_headers.append(("WARC-Block-Digest", sha1_digest(req_head, exchange.request_body)))
+    request = WarcRecord.build(version, req_headers, exchange.request_body, req_http, exchange.url)
     return CaptureRecords(request=request, response=response)
 
 
@@ -305,7 +457,7 @@ def build_metadata(
         ("Content-Type", WARC_FIELDS_TYPE),
         ("WARC-Block-Digest", sha1_digest(block)),
     ]
-    return WarcRecord(version, headers, block)
+    return WarcRecord.build(version, headers, block)
 
 
 def provenance_fields(archiver_meta: dict | None, outlinks: Sequence[str]) -> list[tuple[str, object]]:
@@ -345,7 +497,7 @@ def build_conversion(url: str, refers_to: str, text: str, when: datetime, versio
         ("WARC-Payload-Digest", digest),
         ("WARC-Block-Digest", digest),
     ]
-    return WarcRecord(version, headers, block)
+    return WarcRecord.build(version, headers, block)
 
 
 def build_warcinfo(
@@ -361,7 +513,7 @@ def build_warcinfo(
         ("Content-Type", WARC_FIELDS_TYPE),
         ("WARC-Block-Digest", sha1_digest(block)),
     ]
-    return WarcRecord(version, headers, block)
+    return WarcRecord.build(version, headers, block)
 
 
 # --- content helpers -------------------------------------------------------------------------------------

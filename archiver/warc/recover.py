@@ -1,7 +1,8 @@
-"""Close orphaned `.open` WARC files left by a dead process: cut at the last complete record, rename.
+"""Close orphaned `.open` WARC files (capture and WET) left by a dead process: cut at the last complete record, rename.
 
 A file is only touched when no process holds its lock and the pid in its name is not alive on this host, so
-recovery never races a live writer (of this or another run).
+recovery never races a live writer (of this or another run). Whole records are found by `check.iter_gzip_members`,
+not warcio's ArchiveIterator, which reads a member cut short as a shorter record without an error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.warc.check import iter_gzip_members, parse_record
-from archiver.warc.writer import NAME_RE, OPEN_SUFFIX, fsync_dir, safe_hostname
+from archiver.warc.writer import NAME_RE, OPEN_SUFFIX, fsync_dir, safe_hostname, warc_files
 
 
 class LiveFileError(RuntimeError):
@@ -58,10 +59,10 @@ def owner_alive(path: Path) -> bool:
 
 
 def orphans(directory: Path) -> list[Path]:
-    """`.open` WARC files in a folder whose writer is gone."""
+    """`.open` WARC files (`*.warc.gz.open`, `*.warc.wet.gz.open`) in a folder whose writer is gone."""
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.glob(f"*.warc.gz{OPEN_SUFFIX}") if not owner_alive(p))
+    return [p for p in warc_files(directory, open_files=True) if not owner_alive(p)]
 
 
 def complete_prefix(path: Path) -> tuple[int, int]:

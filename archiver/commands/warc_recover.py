@@ -1,4 +1,4 @@
-"""`scrapy warc-recover [DIR|FILE...]`: close orphaned `.open` WARC files left by a killed crawl."""
+"""`scrapy warc-recover [DIR|FILE...]`: close orphaned `.open` WARC files left by a killed crawl; index, record them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 from scrapy.commands import ScrapyCommand
 
 from archiver.config import output_dir
+from archiver.preservation.manifest import record_closed
+from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import check_file
 from archiver.warc.recover import LiveFileError, orphans, recover_file
 
@@ -48,6 +50,7 @@ class Command(ScrapyCommand):
             if rec.path is None:
                 print(f"{path}: removed (no complete record)")
                 continue
+            record_closed(rec.path.parent.parent, rec.path, write_cdxj(rec.path))
             result = check_file(rec.path)
             state = "valid" if result.ok else f"{len(result.problems)} problems"
             print(f"{rec.path}: {rec.records} records kept, {rec.dropped_bytes} bytes cut, {state}")

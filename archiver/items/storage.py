@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from scrapy.extensions.feedexport import FileFeedStorage
+
+from archiver.config import output_dir
+from archiver.preservation.manifest import inside, record_closed
 
 
 class UnbufferedFileFeedStorage(FileFeedStorage):
@@ -16,10 +19,25 @@ class UnbufferedFileFeedStorage(FileFeedStorage):
     killed run never leaves an article counted as done whose item was still in a buffer.
     """
 
+    output: Path | None = None  # the output folder, whose fixity manifest records the file at close
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
+        storage = cls(uri, feed_options=feed_options)
+        storage.output = output_dir(crawler.settings)
+        return storage
+
     def open(self, spider: Any) -> IO[bytes]:
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open(self.write_mode, buffering=0)
+
+    def store(self, file: IO[bytes]) -> None:
+        """Close the file and record its digest if it lies in the output folder."""
+        file.close()
+        path = Path(self.path)
+        if self.output is not None and inside(self.output, path):
+            record_closed(self.output, path)
 
 
 def items_file(output_dir: Path, run_id: str) -> Path:

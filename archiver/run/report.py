@@ -17,6 +17,7 @@ from twisted.internet import task
 
 from archiver import config, signals
 from archiver.items.model import ArticleItem
+from archiver.preservation.manifest import record_closed
 from archiver.run.assemble import now_iso
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class RunReport:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+        record_closed(self.dir.parent, path)
         logger.info("%s", self.summary(report, path))
 
     # --- output ---

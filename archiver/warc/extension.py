@@ -29,6 +29,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from archiver import __version__
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
+from archiver.preservation.manifest import record_closed
 from archiver.tuning.priority import run_idle
 from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import CheckResult, check_file
@@ -95,12 +96,14 @@ def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
 
 
 def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
-    """Write the CDXJ index beside a closed WARC file and check it (run in a child process)."""
+    """Write the CDXJ index beside a closed WARC file, record both digests and check it (in a child process)."""
     error = None
+    closed = [path]
     try:
-        write_cdxj(path)
+        closed.append(write_cdxj(path))
     except Exception as e:
         error = f"cdxj-indexer failed: {e!r}"
+    record_closed(path.parent.parent, *closed)  # digests at close, in the output folder's fixity manifest
     return path, check_file(path, version) if check else None, error
 
 

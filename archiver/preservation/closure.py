@@ -7,6 +7,7 @@ Originals are found through the CDXJ index beside each closed WARC file, by URL 
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,10 @@ def revisits(warc: Path) -> Iterator[Revisit]:
         for line in read_cdxj(index):
             if line.fields.get("mime") == REVISIT_MIME:
                 offset = int(line.fields["offset"])
-                rec = read_record_at(warc, offset)
+                try:
+                    rec = read_record_at(warc, offset)
+                except (ValueError, zlib.error):
+                    continue  # a damaged file: its digest no longer matches, which the hand-off reports
                 yield _revisit(warc, offset, {k: rec.get(k) for k in _FIELDS if rec.get(k)})
         return
     with open(warc, "rb") as f:
@@ -87,7 +91,10 @@ _FIELDS = (
 
 
 def _record_id_at(warc: Path, offset: int) -> str | None:
-    return read_record_at(warc, offset).get("WARC-Record-ID")
+    try:
+        return read_record_at(warc, offset).get("WARC-Record-ID")
+    except (ValueError, zlib.error):
+        return None
 
 
 def closure(warc_dir: Path, warcs: Iterable[Path]) -> Closure:

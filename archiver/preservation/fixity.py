@@ -39,7 +39,8 @@ class Finding:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The time now, UTC, to the microsecond (it orders the checks of one run)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def last_checked(root: Path) -> dict[str, str]:

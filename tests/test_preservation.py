@@ -214,6 +214,14 @@ def test_fixity_names_changed_missing_and_unrecorded_files_and_bag_refuses_the_c
     assert not target.exists() and not list(tmp_path.glob(".bag.partial-*"))
 
 
+def test_fixity_adopt_records_unrecorded_files_as_they_are(output):
+    shutil.copy(output / "items" / "run-1.jsonl", output / "items" / "older.jsonl")
+    res = scrapy("fixity", output, "--adopt")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "recorded   items/older.jsonl" in res.stdout and ", 0 unrecorded;" in res.stdout
+    assert manifest.load(output)["items/older.jsonl"].sha256 == manifest.load(output)["items/run-1.jsonl"].sha256
+
+
 def test_fixity_budget_checks_the_longest_unchecked_first_and_covers_everything_in_turn(output):
     recorded = manifest.load(output)
     largest = max((output / p).stat().st_size for p in recorded)

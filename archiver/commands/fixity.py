@@ -22,7 +22,7 @@ class Command(ScrapyCommand):
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "[DIR] [--json] [--budget BYTES]"
+        return "[DIR] [--json] [--budget BYTES] [--adopt]"
 
     def short_desc(self) -> str:
         return "Check the recorded digests of an output folder's files: ok, changed, missing, unrecorded"
@@ -34,6 +34,12 @@ class Command(ScrapyCommand):
             "--budget", help="read at most this many bytes (e.g. 500G), files checked longest ago first"
         )
         parser.add_argument("--quiet", action="store_true", help="list only files that are not ok")
+        parser.add_argument(
+            "--adopt",
+            action="store_true",
+            help="record the digests of unrecorded files as they are now (closed by a crawl killed before it "
+            "recorded them, or written before archiver recorded digests), then check",
+        )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -46,6 +52,9 @@ class Command(ScrapyCommand):
             budget = fixity.parse_size(opts.budget) if opts.budget else None
         except ValueError as e:
             raise UsageError(f"--budget {opts.budget!r}: not a byte count") from e
+        if opts.adopt:
+            for rec in fixity.adopt(root):
+                print(f"{'recorded':<10} {rec.path}", file=sys.stderr if opts.json else sys.stdout)
         plan = fixity.plan(root, budget)
         progress = fixity.Progress(plan.total_bytes)
         counts: Counter[str] = Counter()

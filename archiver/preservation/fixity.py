@@ -107,6 +107,13 @@ def plan(root: Path, budget: int | None = None) -> Plan:
     return Plan(chosen, missing, unrecorded, len(present) - len(chosen), sum(sizes[r.path] for r in chosen))
 
 
+def adopt(root: Path) -> list[Recorded]:
+    """Record the unrecorded archive files of an output folder as they are now."""
+    recorded = manifest.load(root)
+    todo = [Path(root) / rel for rel in manifest.archive_files(root) if rel not in recorded]
+    return manifest.record_closed(root, *todo)
+
+
 class Progress:
     """Bytes read so far against the total, written to a stream as `x of y MB, z MB/s` every few seconds."""
 

@@ -179,6 +179,28 @@ def fixity_json(out: Path, *extra: str) -> tuple[int, list[dict]]:
     return res.returncode, [json.loads(line) for line in res.stdout.splitlines()]
 
 
+def test_hashing_streams_in_bounded_memory_and_reports_progress_in_mb_per_s(tmp_path):
+    import io
+    import tracemalloc
+
+    big = tmp_path / "warc" / "big.warc.gz"
+    big.parent.mkdir()
+    with open(big, "wb") as f:
+        for _ in range(64):
+            f.write(os.urandom(1 << 20))
+    (rec,) = manifest.record_closed(tmp_path, big)
+    stream = io.StringIO()
+    progress = fixity.Progress(big.stat().st_size, stream, interval=0)
+    tracemalloc.start()
+    finding = fixity.check_one(tmp_path, rec, progress)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert finding.status == "ok" and finding.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert peak < 4 << 20  # a 64 MB file read through one 1 MiB buffer
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 32 and re.fullmatch(r"fixity: 67 of 67 MB read, [\d,]+ MB/s", lines[-1]), lines[-1]
+
+
 def test_fixity_all_ok_exits_0(output):
     res = scrapy("fixity", output)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -71,7 +71,9 @@ def hash_file(path: Path, algorithms: Iterable[str] = ("sha256",), progress=None
     size = 0
     with open(path, "rb", buffering=0) as f:
         fd = f.fileno()
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        advise = getattr(os, "posix_fadvise", None)  # Linux; elsewhere the reads are the same, unadvised
+        if advise:
+            advise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         while n := f.readinto(buf):
             chunk = view[:n]
             for h in hashers.values():
@@ -79,7 +81,8 @@ def hash_file(path: Path, algorithms: Iterable[str] = ("sha256",), progress=None
             size += n
             if progress is not None:
                 progress(n)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # a TB-sized check must not evict the crawl's cache
+        if advise:
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # a TB-sized check must not evict the crawl's cache
     return size, {name: h.hexdigest() for name, h in hashers.items()}
 
 

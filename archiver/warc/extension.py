@@ -103,7 +103,10 @@ def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckRes
         closed.append(write_cdxj(path))
     except Exception as e:
         error = f"cdxj-indexer failed: {e!r}"
-    record_closed(path.parent.parent, *closed)  # digests at close, in the output folder's fixity manifest
+    try:
+        record_closed(path.parent.parent, *closed)  # digests at close, in the output folder's fixity manifest
+    except OSError as e:
+        error = (f"{error}; " if error else "") + f"fixity manifest not written: {e!r}"
     return path, check_file(path, version) if check else None, error
 
 

@@ -171,6 +171,13 @@ def test_warc_recover_records_the_file_it_closes(output):
     assert not [p for p in recorded if p.endswith(".open")]
 
 
+def test_a_merged_report_written_to_the_output_folder_is_recorded(output):
+    res = scrapy("merge-report", "run-1", "-s", f"ARCHIVER_OUTPUT_DIR={output}")
+    assert res.returncode == 0, res.stdout + res.stderr
+    merged = output / "reports" / "run-1-merged.json"
+    assert manifest.load(output)["reports/run-1-merged.json"].sha256 == hashlib.sha256(merged.read_bytes()).hexdigest()
+
+
 # --- fixity ---------------------------------------------------------------------------------------------
 
 

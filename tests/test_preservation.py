@@ -410,11 +410,27 @@ def test_bag_refuses_an_unrecorded_file_by_name_and_never_takes_open_files(outpu
     assert res.returncode == 1 and "items/copied-in.jsonl: unrecorded" in res.stderr
     assert ".open" not in res.stderr and not (tmp_path / "b").exists()
     (output / "items" / "copied-in.jsonl").unlink()
-    res = scrapy("bag", "--output-dir", output, "-o", tmp_path / "b")
+    res = scrapy("bag", "--output-dir", output, "-o", tmp_path / "b", "--copy")
     assert res.returncode == 0, res.stdout + res.stderr
+    assert "(0 hard links, " in res.stdout
     validate(tmp_path / "b")
-    payload = [p.name for p in (tmp_path / "b" / "data").rglob("*")]
-    assert len(payload) > 8 and not [n for n in payload if n.endswith(".open")]
+    payload = [p for p in (tmp_path / "b" / "data").rglob("*") if p.is_file()]
+    assert len(payload) >= 8 and not [p for p in payload if p.name.endswith(".open")]
+    assert all(p.stat().st_ino != (output / p.relative_to(tmp_path / "b" / "data")).stat().st_ino for p in payload)
+
+
+def test_a_bag_on_another_file_system_gets_copies(output, tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == output.stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the output folder")
+    target = shm / f"archiver-test-bag-{os.getpid()}"
+    try:
+        res = scrapy("bag", "--output-dir", output, "--run", "run-1", "-o", target)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "(0 hard links, 4 copies)" in res.stdout  # os.link fails across file systems: copied instead
+        validate(target)
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 # --- WACZ -----------------------------------------------------------------------------------------------

@@ -184,15 +184,17 @@ def remove_stale(target: Path) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def place(src: Path, dst: Path) -> bool:
-    """Put a file into the bag: a hard link if the file system allows (True), else a copy (False)."""
+def place(src: Path, dst: Path, link: bool = True) -> bool:
+    """Put a file into the bag: a hard link if asked and the file system allows (True), else a copy (False)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-        return True
-    except OSError:
-        shutil.copy2(src, dst)
-        return False
+    if link:
+        try:
+            os.link(src, dst)
+            return True
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+    return False
 
 
 def build(
@@ -209,7 +211,7 @@ def build(
     work = target.parent / f".{target.name}{PARTIAL}{os.getpid()}"
     work.mkdir()
     try:
-        links = sum(place(root / rel, work / rel) if link else place_copy(root / rel, work / rel) for rel in sel.files)
+        links = sum(place(root / rel, work / rel, link) for rel in sel.files)
         bag = bagit.make_bag(str(work), dict(info), checksums=list(CHECKSUMS))
         # bagit writes 0.97; the bag is 1.0 (same layout here): say so and rewrite the tag manifests.
         (work / "bagit.txt").write_text(BAGIT_TXT, encoding="utf-8")
@@ -238,10 +240,3 @@ def build(
         work.with_name(work.name + ".tar").unlink(missing_ok=True)
         raise
     return BagResult(target, len(sel.files), size, links, len(sel.files) - links)
-
-
-def place_copy(src: Path, dst: Path) -> bool:
-    """Put a file into the bag as a copy (False: not a link)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst)
-    return False

@@ -233,6 +233,14 @@ def test_fixity_names_changed_missing_and_unrecorded_files_and_bag_refuses_the_c
     assert status.pop("warc/copied-in.warc.gz") == "unrecorded"
     assert set(status.values()) == {"ok"}
     assert not [p for p in status if p.endswith(".open")]
+    res = scrapy("fixity", output, "--quiet")
+    assert res.returncode == 1
+    assert res.stdout.splitlines()[:3] == [
+        f"missing    warc/{w1.name}.cdxj",
+        "unrecorded warc/copied-in.warc.gz",
+        f"changed    warc/{w2.name}",
+    ]
+    assert ", 1 changed, 1 missing, 1 unrecorded;" in res.stdout
     changed = next(f for f in findings if f["status"] == "changed")
     assert changed["size"] == changed["recorded_size"] and changed["sha256"] != changed["recorded_sha256"]
 

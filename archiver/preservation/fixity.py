@@ -144,7 +144,7 @@ def check_one(root: Path, rec: Recorded, progress: Callable[[int], None] | None 
         size = os.stat(path).st_size
         if rec.size is not None and size != rec.size:
             return Finding(rec.path, "changed", size, None, rec.size, rec.sha256, now_iso())
-        size, digests = manifest.hash_file(path, ("sha256",), progress)
+        size, digests = manifest.hash_file(path, ("sha256",), progress, drop_cache=True)
     except FileNotFoundError:
         return Finding(rec.path, "missing", None, None, rec.size, rec.sha256, now_iso())
     sha = digests["sha256"]

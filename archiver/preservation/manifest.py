@@ -60,10 +60,13 @@ def is_transient(path: str | Path) -> bool:
     return str(path).endswith(TRANSIENT_SUFFIXES)
 
 
-def hash_file(path: Path, algorithms: Iterable[str] = ("sha256",), progress=None) -> tuple[int, dict[str, str]]:
+def hash_file(
+    path: Path, algorithms: Iterable[str] = ("sha256",), progress=None, drop_cache: bool = False
+) -> tuple[int, dict[str, str]]:
     """(size, hex digests) of a file, read in 1 MiB chunks into one reused buffer (bounded memory).
 
-    `progress(n)` is called with the byte count of each chunk read.
+    `progress(n)` is called with the byte count of each chunk read; `drop_cache` drops the file's pages from the page
+    cache afterwards (a long fixity check must not push a running crawl's files out).
     """
     hashers = {name: hashlib.new(name) for name in algorithms}
     buf = bytearray(CHUNK)
@@ -81,8 +84,8 @@ def hash_file(path: Path, algorithms: Iterable[str] = ("sha256",), progress=None
             size += n
             if progress is not None:
                 progress(n)
-        if advise:
-            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # a TB-sized check must not evict the crawl's cache
+        if advise and drop_cache:
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     return size, {name: h.hexdigest() for name, h in hashers.items()}
 
 
@@ -96,7 +99,7 @@ def _append_line(path: Path, line: str) -> None:
         if size and os.pread(fd, 1, size - 1) != b"\n":
             start = max(0, size - (1 << 16))
             tail = os.pread(fd, size - start, start)
-            os.ftruncate(fd, start + tail.rfind(b"\n") + 1)  # after the last whole line (0 if none)
+            os.ftruncate(fd, start + tail.rfind(b"\n") + 1)  # after the last whole line
         os.write(fd, data)
         os.fsync(fd)
     finally:

@@ -204,6 +204,12 @@ SETTINGS: tuple[Setting, ...] = (
         "archiver.state:capture_index",
         "`module:factory(crawler)` of the digest index for revisits; default: the state (across runs).",
     ),
+    # --- preservation hand-off ---
+    Setting(
+        "ARCHIVER_BAG_INFO",
+        {},
+        "bag-info.txt fields of `scrapy bag`: Source-Organization, Contact-Name, Contact-Email, External-Description, ...",
+    ),
     # --- state and re-runs ---
     Setting("ARCHIVER_STATE_PATH", None, "SQLite state file; default `<output>/state.sqlite3`."),
     Setting(

@@ -37,7 +37,7 @@ from archiver.run.jobs import ArticleJob
 from archiver.state.store import State
 
 MAX_DUMP_BYTES = 1_000_000
-OUT_FILES = re.compile(r"^(items|reports|warc|state\.sqlite3(-wal|-shm)?|\.lock)$")
+OUT_FILES = re.compile(r"^(items|reports|warc|fixity|state\.sqlite3(-wal|-shm)?|\.lock)$")
 
 
 class Canary:

@@ -337,15 +337,20 @@ def undo_encoding(headers: dict, body: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def running_wayback(pywb_bin: Path, warc_dir: Path, root: Path) -> Iterator[str]:
-    """pywb's `wayback` on a free loopback port over the WARCs of `warc_dir`, indexed by our own CDXJ files."""
+def running_wayback(pywb_bin: Path, warc_dir: Path | None, root: Path, wacz: Path | None = None) -> Iterator[str]:
+    """pywb's `wayback` on a free loopback port over the WARCs of `warc_dir`, indexed by our own CDXJ files
+    (or over a WACZ, unpacked and indexed by pywb's `wb-manager add`)."""
     subprocess.run([str(pywb_bin / "wb-manager"), "init", "coll"], cwd=root, check=True, capture_output=True)
     coll = root / "collections" / "coll"
+    if wacz is not None:
+        add = [str(pywb_bin / "wb-manager"), "add", "--unpack-wacz", "coll", str(wacz)]
+        subprocess.run(add, cwd=root, check=True, capture_output=True)
     lines = []
-    for w in sorted(warc_dir.glob("*.warc.gz")):
+    for w in sorted(warc_dir.glob("*.warc.gz")) if warc_dir is not None else []:
         shutil.copy(w, coll / "archive" / w.name)
         lines += (w.parent / (w.name + ".cdxj")).read_text().splitlines()
-    (coll / "indexes" / "index.cdxj").write_text("\n".join(sorted(lines)) + "\n")
+    if warc_dir is not None:
+        (coll / "indexes" / "index.cdxj").write_text("\n".join(sorted(lines)) + "\n")
     port = free_port()
     proc = subprocess.Popen(
         [str(pywb_bin / "wayback"), "-p", str(port), "-b", "127.0.0.1"],

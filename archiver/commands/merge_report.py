@@ -14,6 +14,7 @@ from scrapy.exceptions import UsageError
 
 from archiver import config
 from archiver.distributed.merge import find_reports, load, merge_reports
+from archiver.preservation import manifest
 from archiver.run.report import RunReport
 
 
@@ -58,6 +59,8 @@ class Command(ScrapyCommand):
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(json.dumps(merged, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, target)
+        if manifest.inside(output, target):  # a report in the output folder: recorded like the runs' own
+            manifest.record_closed(output, target)
         if opts.json:
             sys.stdout.write(json.dumps(merged, ensure_ascii=False, indent=2) + "\n")
         else:

@@ -12,6 +12,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archiver.config import output_dir
+from archiver.preservation.closure import closure
 from archiver.warc.wacz import create_wacz, pages_from_items, run_warcs, validate_wacz, warcinfo_fields, write_pages
 
 
@@ -31,6 +32,9 @@ class Command(ScrapyCommand):
         parser.add_argument("-o", "--output", dest="wacz_output", required=True, help="the .wacz to write")
         parser.add_argument("--run", help="package the WARCs and items of this run id")
         parser.add_argument("--output-dir", help="archiver output folder (default ARCHIVER_OUTPUT_DIR)")
+        parser.add_argument(
+            "--no-closure", action="store_true", help="with --run: leave out earlier files holding revisit originals"
+        )
         parser.add_argument("--roles", default="page", help="capture roles listed as pages (comma-separated)")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -38,9 +42,12 @@ class Command(ScrapyCommand):
         output = Path(opts.output_dir) if opts.output_dir else output_dir(self.settings)
         if opts.run and args:
             raise UsageError("give --run or WARC files, not both")
+        carried: list[Path] = []
         if opts.run:
             warcs = run_warcs(output / "warc", opts.run)
             item_files = sorted((output / "items").glob(f"{opts.run}*.jsonl"))
+            if not opts.no_closure:  # a later run's revisits replay only with the files holding their originals
+                carried = sorted(closure(output / "warc", warcs).originals)
         elif args:
             warcs = [Path(a) for a in args]
             runs = {warcinfo_fields(w).get("isPartOf") for w in warcs} - {None}
@@ -57,10 +64,11 @@ class Command(ScrapyCommand):
         pages = pages_from_items(item_files, roles)
         with tempfile.TemporaryDirectory() as tmp:
             pages_file = write_pages(pages, Path(tmp) / "pages.jsonl") if pages else None
-            create_wacz(warcs, Path(opts.wacz_output), pages_file, title=opts.run)
+            create_wacz(warcs + carried, Path(opts.wacz_output), pages_file, title=opts.run)
         ok, report = validate_wacz(Path(opts.wacz_output))
         print(
-            f"{opts.wacz_output}: {len(warcs)} WARC files, {len(pages)} pages, validate {'passed' if ok else 'FAILED'}"
+            f"{opts.wacz_output}: {len(warcs)} WARC files, {len(carried)} earlier ones holding revisit originals, "
+            f"{len(pages)} pages, validate {'passed' if ok else 'FAILED'}"
         )
         if not ok:
             print(report)

@@ -2,7 +2,7 @@
 
 Only `.open` files are touched (a closed one only with `--force`); each line says what was done to a file. The
 CDXJ index of a cut file is written again, and the state forgets captures whose records were cut off, so their
-articles are fetched again by the next run.
+articles are fetched again by the next run; every file closed is recorded in the fixity manifest.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from scrapy.commands import ScrapyCommand
 
 from archiver import config
 from archiver.config import output_dir
+from archiver.preservation.manifest import record_closed
 from archiver.state.errors import StateError
 from archiver.state.store import State
 from archiver.warc.cdxj import cdxj_path, write_cdxj
@@ -66,6 +67,7 @@ class Command(ScrapyCommand):
                 continue
             if rec.dropped_bytes or rec.source != rec.path:
                 write_cdxj(rec.path)
+            record_closed(rec.path.parent.parent, rec.path, cdxj_path(rec.path))
             result = check_file(rec.path)
             state = "valid" if result.ok else f"{len(result.problems)} problems"
             done = f"renamed to {rec.path.name}" if rec.source != rec.path else "cut in place"

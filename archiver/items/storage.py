@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from scrapy.extensions.feedexport import FileFeedStorage
+
+from archiver.config import output_dir
+from archiver.preservation.manifest import inside, record_closed
+
+logger = logging.getLogger(__name__)
 
 
 class UnbufferedFileFeedStorage(FileFeedStorage):
@@ -17,10 +23,28 @@ class UnbufferedFileFeedStorage(FileFeedStorage):
     killed run never leaves an article counted as done whose item was still in a buffer.
     """
 
+    output: Path | None = None  # the output folder, whose fixity manifest records the file at close
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
+        storage = cls(uri, feed_options=feed_options)
+        storage.output = output_dir(crawler.settings)
+        return storage
+
     def open(self, spider: Any) -> IO[bytes]:
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open(self.write_mode, buffering=0)
+
+    def store(self, file: IO[bytes]) -> None:
+        """Close the file and record its digest if it lies in the output folder."""
+        file.close()
+        path = Path(self.path)
+        if self.output is not None and inside(self.output, path):
+            try:
+                record_closed(self.output, path)
+            except OSError as exc:  # a full disk: `scrapy fixity` lists the file as unrecorded, `--adopt` takes it
+                logger.error("items file %s not recorded in the fixity manifest: %s", path, exc.strerror or exc)
 
 
 def items_file(output_dir: Path, run_id: str) -> Path:

@@ -20,6 +20,7 @@ from twisted.internet import task
 
 from archiver import config, signals
 from archiver.items.model import ArticleItem
+from archiver.preservation.manifest import record_closed
 from archiver.run.changes import CHANGE_KINDS, EDITED, RECHECK_KINDS, REMOVED
 from archiver.run.schedule import format_span
 from archiver.state.errors import StateError
@@ -217,6 +218,10 @@ class RunReport:
             logger.error("run report %s not written: %s (%s)", path, exc.strerror or exc, free_space(self.dir))
             self.exit_status = 1
             return 1
+        try:
+            record_closed(self.dir.parent, path)
+        except OSError as exc:  # `scrapy fixity` lists the report as unrecorded, `--adopt` takes it
+            logger.error("run report %s not recorded in the fixity manifest: %s", path, exc.strerror or exc)
         logger.info("%s", self.summary(report, path))
         self.exit_status = report["outcome"]["exit_status"]
         return self.exit_status

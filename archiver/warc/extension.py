@@ -28,6 +28,7 @@ from twisted.internet.defer import Deferred, DeferredList
 
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
+from archiver.preservation.manifest import record_closed
 from archiver.run.outage import stop_if_disk_full
 from archiver.state.store import State
 from archiver.tuning.priority import run_idle
@@ -102,12 +103,17 @@ def forget_lost_records(crawler: Crawler, warc_file: str, from_offset: int) -> l
 
 
 def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
-    """Write the CDXJ index beside a closed WARC file and check it (run in a child process)."""
+    """Write the CDXJ index beside a closed WARC file, record both digests and check it (in a child process)."""
     error = None
+    closed = [path]
     try:
-        write_cdxj(path)
+        closed.append(write_cdxj(path))
     except Exception as e:
         error = f"cdxj-indexer failed: {e!r}"
+    try:
+        record_closed(path.parent.parent, *closed)  # digests at close, in the output folder's fixity manifest
+    except OSError as e:
+        error = (f"{error}; " if error else "") + f"fixity manifest not written: {e!r}"
     return path, check_file(path, version) if check else None, error
 
 

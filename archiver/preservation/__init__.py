@@ -1,0 +1,1 @@
+"""Hand-off to preservation repositories: digests recorded at close, fixity checks, BagIt bags."""

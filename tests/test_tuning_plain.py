@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from crawl_support import DUMPS, CrawlRun, run_crawl
+from crawl_support import DUMPS, ROOT, CrawlRun, run_crawl
 
 from archiver import config
 from archiver.tuning import SWITCHES
@@ -18,8 +18,12 @@ PLAIN = {name: "False" for name in SWITCHES} | {"CONCURRENT_ITEMS": "100"}
 SAME = ("article_id", "kind", "status", "url", "title", "text", "authors", "references", "text_agreement")
 
 
-def test_every_switch_is_a_registered_setting_on_by_default() -> None:
+def test_every_switch_is_a_registered_setting_on_by_default_with_its_row_in_the_docs() -> None:
     assert all(config.setting_default(name) is True for name in SWITCHES)
+    docs = (ROOT / "docs" / "tuning.md").read_text("utf-8")
+    rows = [line for line in docs.splitlines() if line.startswith("| ")]
+    assert all(any(f"`{name}`" in row and "| kept |" in row for row in rows) for name in SWITCHES)
+    assert "(docs/tuning.md)" in (ROOT / "README.md").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")

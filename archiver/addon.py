@@ -7,6 +7,10 @@ keeps its choice. Settings Scrapy reads before add-ons load (TWISTED_DNS_RESOLVE
 from __future__ import annotations
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
+
+from archiver import config
+from archiver.tuning import decodeonce
 
 # Each component with its place in its chain, as Scrapy's *_BASE settings give theirs.
 EXTENSIONS = {
@@ -34,9 +38,6 @@ DOWNLOADER_MIDDLEWARES = {
     # Retries that wait (Retry-After on 429/503, backoff otherwise) instead of hammering.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "archiver.fetch.politeness.WaitingRetryMiddleware": 550,
-    # Scrapy's decoder in its place, taking the body the capture already decoded (one inflate per body).
-    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-    "archiver.warc.middleware.HttpCompressionMiddleware": 590,
     # The WARC capture sees each response before it is decoded.
     "archiver.warc.middleware.WarcCaptureMiddleware": 950,
 }
@@ -52,7 +53,6 @@ SETTINGS = {
     # Dedupe comes from the run plan and the state (by article id), so memory does not grow with history.
     "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
     # Items reach the OS as soon as they are exported: the state counts an article done only once it is in the file.
-    "FEED_EXPORTERS": {"jsonlines": "archiver.items.exporter.JsonLinesItemExporter"},
     "FEED_STORAGES": {
         "file": "archiver.items.storage.UnbufferedFileFeedStorage",
         "": "archiver.items.storage.UnbufferedFileFeedStorage",
@@ -66,6 +66,10 @@ class Archiver:
     def update_settings(self, settings: BaseSettings) -> None:
         for name, components in COMPONENTS.items():
             for path, order in components.items():
-                settings.setdefault_in_component_priority_dict(name, path, order)
+                settings.setdefault_in_component_priority_dict(name, load_object(path), order)
         for name, value in SETTINGS.items():
             settings.set(name, value, priority="addon")
+        if config.get(settings, "ARCHIVER_DECODE_ONCE"):
+            # Scrapy's decoder in its place (590), taking the body the capture already decoded.
+            for path, order in ((decodeonce.SCRAPY_DECODER, None), (decodeonce.DECODER, 590)):
+                settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", load_object(path), order)

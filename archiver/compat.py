@@ -5,13 +5,12 @@ each host's concurrency limit when requests to it arrive in a burst (politeness)
 once as an eager task.
 
 Under the asyncio reactor, Scrapy 2.19's `Downloader._process_queue` starts each download it pops as an asyncio
-task, and the task marks the request as transferring only when it runs. Until then the slot still looks free, so
-one call pops the whole queue: a job's images, or many jobs' API calls queued together, all go out at once,
-whatever `CONCURRENT_REQUESTS_PER_DOMAIN` says (65 at once to one host with a limit of 4 was seen), each on a new
-TLS connection. And the task first runs on the event loop's next turn, after every callback already waiting (a
-page's WARC capture, the spider's steps), while its connection sits idle. Here each download counts as
-transferring from the moment it is popped; on Python 3.12+ it is also an eager task that runs at once up to its
-first wait (the request handed to its connection).
+task, and the task marks the request as transferring only when it runs. Until then the slot still looks free, so one
+call pops the whole queue: a job's images, or many jobs' API calls queued together, all go out at once, whatever
+`CONCURRENT_REQUESTS_PER_DOMAIN` says, each on a new TLS connection. And the task first runs on the event loop's
+next turn, after every callback already waiting (a page's WARC capture, the spider's steps), while its connection
+sits idle. Here each download counts as transferring from the moment it is popped; on Python 3.12+ it is also an
+eager task that runs at once up to its first wait (the request handed to its connection).
 """
 
 from __future__ import annotations

@@ -303,6 +303,26 @@ SETTINGS: tuple[Setting, ...] = (
         kind=float,
         low=0,
     ),
+    # --- tuning (docs/tuning.md: each switch off gives the plain Scrapy/stdlib path; also ARCHIVER_GC_FREEZE and
+    # ARCHIVER_EXTRACT_IDLE_PRIORITY above) ---
+    Setting(
+        "ARCHIVER_CAPTURE_YIELDS",
+        True,
+        "The event loop serves the sockets that are ready before each WARC capture (and between a page's two "
+        "halves), so requests and responses do not wait for it.",
+    ),
+    Setting(
+        "ARCHIVER_DECODE_ONCE",
+        True,
+        "Scrapy's HttpCompressionMiddleware takes the HTML/JSON body the WARC capture already decoded instead of "
+        "inflating it again.",
+    ),
+    Setting(
+        "ARCHIVER_SCHEMA_FAST_CHECK",
+        True,
+        "Items are checked with a compiled schema (fastjsonschema), jsonschema only words the errors; off: "
+        "jsonschema checks every item.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -31,7 +31,8 @@ DEFAULT_REQUEST_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 
-# 100 concurrent items per callback makes callbacks slow; a few suffice.
+# Under asyncio Scrapy starts CONCURRENT_ITEMS tasks for every callback's output; ours yield a few items each,
+# so a few tasks suffice (docs/tuning.md).
 CONCURRENT_ITEMS = 8
 
 # Both run code or open a shell for whoever reaches the port: off in every profile, with or without the add-on.

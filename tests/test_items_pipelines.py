@@ -1,4 +1,5 @@
-"""The schema check: a compiled validator on the hot path, jsonschema's words when an item breaks the schema."""
+"""The schema check: a compiled validator on the hot path (ARCHIVER_SCHEMA_FAST_CHECK), jsonschema's words when an
+item breaks the schema; with the switch off, jsonschema alone finds the same problems."""
 
 import copy
 import dataclasses
@@ -58,35 +59,39 @@ BREAKS = {
 }
 
 
-def test_item_dict_equals_itemadapter_and_asdict_and_shares_nothing_with_the_item():
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_item_dict_equals_itemadapter_and_asdict_and_shares_nothing_with_the_item(fast):
     item = good_item()
-    data = item_dict(item)
+    data = item_dict(item, fast)
     assert data == ItemAdapter(item).asdict() == dataclasses.asdict(item)
     assert data["captures"] and data["images"] and data["feed"]  # nested dataclasses in lists are converted
     data["captures"][0]["url"] = "changed"
     data["images"].clear()
     assert item.captures[0].url != "changed" and item.images
-    assert item_dict({"a": 1}) == {"a": 1}
+    assert item_dict({"a": 1}, fast) == {"a": 1}
 
 
 def test_a_good_item_has_no_problems():
     assert SchemaCheckPipeline(get_crawler().stats).problems(item_dict(good_item())) == []
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
 @pytest.mark.parametrize("name", sorted(BREAKS))
-def test_the_compiled_check_finds_what_jsonschema_finds(name):
+def test_the_compiled_check_finds_what_jsonschema_finds(name, fast):
     data = copy.deepcopy(item_dict(good_item()))
     BREAKS[name](data)
     expected = list(Draft202012Validator(item_schema()).iter_errors(data))
     assert expected, f"{name}: the mutation should break the schema"
-    problems = SchemaCheckPipeline(get_crawler().stats).problems(data)
+    problems = SchemaCheckPipeline(get_crawler().stats, fast=fast).problems(data)
     assert len(problems) == len(expected)  # non-empty only when the compiled check refused the item too
     assert all(":" in p for p in problems)
 
 
-def test_process_item_counts_and_logs_a_bad_item_and_passes_it_on(caplog):
-    crawler = get_crawler()
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_process_item_counts_and_logs_a_bad_item_and_passes_it_on(caplog, fast):
+    crawler = get_crawler(settings_dict={"ARCHIVER_SCHEMA_FAST_CHECK": str(fast)})
     pipeline = SchemaCheckPipeline.from_crawler(crawler)
+    assert (pipeline.check is not None) is fast  # ARCHIVER_SCHEMA_FAST_CHECK: the compiled check only when on
     good, bad = good_item(), good_item()
     bad.status = "done"
     with caplog.at_level(logging.ERROR, logger="archiver.items.pipelines"):

@@ -244,7 +244,7 @@ def run_crawl(
             {
                 "archiver.warc.middleware.WarcCaptureMiddleware": 950,
                 "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-                "archiver.warc.middleware.HttpCompressionMiddleware": 590,
+                "archiver.tuning.decodeonce.HttpCompressionMiddleware": 590,
             }
         ),
         "EXTENSIONS": json.dumps({"archiver.warc.extension.WarcWriterExtension": 0}),

@@ -6,7 +6,7 @@ records; the worker is then replaced, so later pages are extracted as usual.
 
 Each worker is a child process fed through its stdin and answering on its stdout, both pipes served by the event
 loop itself: no thread in the crawl process. (A ProcessPoolExecutor hands pages over through two threads of its
-own, which fought the reactor for the GIL: 1.7 ms of the crawl's CPU per page, bench/RESULTS.md §13.)
+own, which take the GIL from the reactor thread several times per page.)
 """
 
 from __future__ import annotations
@@ -355,7 +355,7 @@ def cpu_state(pid: int) -> tuple[float, bool] | None:
 def default_workers() -> int:
     """One worker per core this process may run on, but for the core the reactor thread keeps busy; at least one.
 
-    On two cores two workers made the crawl 6% slower than one (bench/RESULTS.md §13): they took the reactor's core.
+    A worker on every core takes the reactor thread's core from it, and the crawl waits.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores - 1)

@@ -40,6 +40,6 @@ def capture_index(crawler: Any) -> StateCaptureIndex:
     from scrapy.utils.misc import load_object
 
     extensions = build_component_list(crawler.settings.getwithbase("EXTENSIONS"))
-    if not any(issubclass(load_object(path), StateExtension) for path in extensions if isinstance(path, str)):
+    if not any(issubclass(load_object(component), StateExtension) for component in extensions):
         raise ValueError("ARCHIVER_WARC_CAPTURE_INDEX names the state, which needs StateExtension in EXTENSIONS")
     return StateCaptureIndex(crawler)

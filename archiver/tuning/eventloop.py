@@ -1,9 +1,8 @@
 """Letting the sockets that are ready go first, before long work on the reactor thread.
 
-The crawl has one thread. A response that arrives while it runs a 2 ms capture waits those 2 ms, and so does
-the next request on a free connection: under a per-host limit, every such wait lengthens the time per request
-(bench/RESULTS.md §14). `await after_pending_io()` between long steps lets the event loop read and write what is
-ready in between.
+The crawl has one thread. A response that arrives while it runs a capture waits until the capture is done, and so
+does the next request on a free connection: under a per-host limit, every such wait lengthens the time per request.
+`await after_pending_io()` between long steps lets the event loop read and write what is ready in between.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Keeps the objects alive when the spider opens out of Python's garbage collector for the rest of the crawl.
 
-Modules, settings and components live as long as the crawl does, yet every full collection walks them all: over
-a crawl that is pauses of up to 130 ms in which no response is read (bench/RESULTS.md §11). `gc.freeze()` moves
-them to a permanent generation, so collections walk only what the crawl itself allocates.
+Modules, settings and components live as long as the crawl does, yet every full collection walks them all, and
+while it runs no response is read. `gc.freeze()` moves them to a permanent generation, so collections walk only
+what the crawl itself allocates. Off (`ARCHIVER_GC_FREEZE=False`): Python's collector as it comes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""CPU priority for the crawl's background processes (extraction workers, the WARC finalizer)."""
+"""CPU priority for the extraction workers (`ARCHIVER_EXTRACT_IDLE_PRIORITY`).
+
+The crawl's event loop, and on a single machine the server it fetches from, should never wait for a core behind
+extraction: with idle priority a worker takes only the cores nothing else wants, and when extraction falls behind,
+Scrapy's own back-pressure slows the downloads, which frees the cores it needs.
+"""
 
 from __future__ import annotations
 

@@ -31,7 +31,6 @@ from archiver.config import get, load_factory, output_dir
 from archiver.preservation.manifest import record_closed
 from archiver.run.outage import stop_if_disk_full
 from archiver.state.store import State
-from archiver.tuning.priority import run_idle
 from archiver.warc.cdxj import write_cdxj
 from archiver.warc.check import CheckResult, check_file
 from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior, memory_index
@@ -407,12 +406,7 @@ class WarcWriterExtension:
     def _finalizer_pool(self) -> ProcessPoolExecutor:
         if self._finalizer is None:
             # A child process, not a thread: indexing and checking a 1 GB file leaves no memory behind in the crawl.
-            # At idle CPU priority: it is background work, and the crawl's event loop must not wait for a core.
-            self._finalizer = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=run_idle,
-            )
+            self._finalizer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
         return self._finalizer
 
     def _finalize(self, path: Path) -> tuple[Path, CheckResult | None, str | None]:

@@ -1,61 +1,59 @@
-"""Downloader middlewares around the WARC capture: the capture itself (priority 950, before Scrapy decodes the
-response) and Scrapy's HttpCompressionMiddleware (590), which takes the body the capture already decoded."""
+"""The WARC capture as a downloader middleware (priority 950: it sees each response before Scrapy decodes it)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from scrapy.crawler import Crawler
-from scrapy.downloadermiddlewares import httpcompression
 from scrapy.exceptions import NotConfigured
-from scrapy.http import Request, Response, TextResponse
-from scrapy.responsetypes import responsetypes
+from scrapy.http import Request, Response
 
 from archiver.config import get
 from archiver.run.outage import stop_if_disk_full
+from archiver.tuning import decodeonce
 from archiver.tuning.eventloop import after_pending_io
 from archiver.warc.extension import WarcWriterExtension
 
 logger = logging.getLogger(__name__)
 
-# request.meta key: (the content-encoded body as captured, that body decoded), for HttpCompressionMiddleware.
-DECODED_BODY = "_archiver_decoded_body"
 # request.meta key: why the exchange could not be written to a WARC file (a write error, the digest index failing):
 # the response reaches the spider, but as a loss, never as an archived capture.
 CAPTURE_ERROR = "warc_capture_error"
-# Bodies from this size on (a page: ~100 KB gzip-encoded, ~260 KB decoded) take over a millisecond to capture, in two
-# halves; a shorter one (an image, an API answer) takes 0.3-0.8 ms, in one.
+# A body from this size on (a page, not an image or an API answer) takes long enough to capture that the ready
+# sockets also go first between the capture's two halves.
 LONG_BODY = 32 * 1024
 
 
 class WarcCaptureMiddleware:
     """Captures each response (still content-encoded) and names its record in `request.meta["warc_capture"]`."""
 
-    def __init__(self, archive: WarcWriterExtension) -> None:
+    def __init__(self, archive: WarcWriterExtension, *, yields: bool = True, decode_once: bool = True) -> None:
         self.archive = archive
+        self.yields = yields  # ARCHIVER_CAPTURE_YIELDS
+        self.decode_once = decode_once  # ARCHIVER_DECODE_ONCE
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCaptureMiddleware:
-        if not get(crawler.settings, "ARCHIVER_WARC_ENABLED"):
+        settings = crawler.settings
+        if not get(settings, "ARCHIVER_WARC_ENABLED"):
             raise NotConfigured("ARCHIVER_WARC_ENABLED is off")
         archive = crawler.get_extension(WarcWriterExtension)
         if archive is None:
             raise NotConfigured("the WARC capture needs archiver.warc.extension.WarcWriterExtension in EXTENSIONS")
-        return cls(archive)
+        yields, decode_once = get(settings, "ARCHIVER_CAPTURE_YIELDS"), get(settings, "ARCHIVER_DECODE_ONCE")
+        return cls(archive, yields=yields, decode_once=decode_once)
 
     async def process_response(self, request: Request, response: Response) -> Response:
-        request.meta.pop(DECODED_BODY, None)  # a redirect's request copies its meta
-        request.meta.pop(CAPTURE_ERROR, None)
+        request.meta.pop(CAPTURE_ERROR, None)  # a redirect's request copies its meta
         request.meta.pop("warc_capture", None)
-        # The sockets that are ready go first, before the capture and, for a long body, before its second half.
-        long_body = len(response.body) >= LONG_BODY
+        decodeonce.withdraw(request)
         try:
-            await after_pending_io()
+            if self.yields:  # the sockets that are ready go first, before the capture
+                await after_pending_io()
             prepared = self.archive.prepare(request, response)
             if prepared is None:
                 return response
-            if long_body:
+            if self.yields and len(response.body) >= LONG_BODY:  # and before a long body's second half
                 await after_pending_io()
             captured = self.archive.write(prepared)
         except Exception as exc:
@@ -66,8 +64,8 @@ class WarcCaptureMiddleware:
             stop_if_disk_full(self.archive.crawler, exc, self.archive.directory)
             return response
         request.meta["warc_capture"] = captured.location
-        if captured.decoded_body is not None:
-            request.meta[DECODED_BODY] = (response.body, captured.decoded_body)
+        if self.decode_once and captured.decoded_body is not None:
+            decodeonce.offer(request, response.body, captured.decoded_body)
         return response
 
 
@@ -77,33 +75,3 @@ def capture_failure(exc: BaseException) -> str:
     return (
         f"WARC write failed: {type(exc).__name__}: {text}"[:300] if text else f"WARC write failed: {type(exc).__name__}"
     )
-
-
-class HttpCompressionMiddleware(httpcompression.HttpCompressionMiddleware):
-    """Scrapy's decoder, which takes the body the WARC capture decoded (for its outlinks) instead of decoding it
-    again: a page or API body is inflated once per crawl, not twice."""
-
-    def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
-        raw, decoded = request.meta.pop(DECODED_BODY, (None, None))
-        if decoded is None or raw is not response.body or request.method == "HEAD":
-            return super().process_response(request, response)
-        # What the parent does after decoding, for a body the capture decoded whole with gzip/deflate only.
-        warn_size = request.meta.get("download_warnsize", self._warn_size)
-        if len(response.body) < warn_size <= len(decoded):
-            logger.warning(
-                f"{response} body size after decompression ({len(decoded)} B) is larger than the "
-                f"download warning size ({warn_size} B)."
-            )
-        if self.stats:
-            self.stats.inc_value("httpcompression/response_bytes", len(decoded))
-            self.stats.inc_value("httpcompression/response_count")
-            self.stats.inc_value("httpcompression/decoded_by_capture")
-        # The class is chosen from the headers without Content-Encoding, so its Content-Type decides; Scrapy asks
-        # with Content-Encoding still set, and so sniffs the body's first 5 KB (~0.1 ms a page) for it instead.
-        headers = response.headers.copy()
-        del headers[b"Content-Encoding"]
-        respcls = responsetypes.from_args(headers=headers, url=response.url, body=decoded)
-        kwargs: dict[str, Any] = {"body": decoded, "headers": headers}
-        if issubclass(respcls, TextResponse):
-            kwargs["encoding"] = None
-        return response.replace(cls=respcls, **kwargs)

@@ -11,6 +11,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archiver.warc.check import check_file
+from archiver.warc.writer import TEXT_SUFFIX
 
 
 class Command(ScrapyCommand):
@@ -35,7 +36,8 @@ class Command(ScrapyCommand):
         files: list[Path] = []
         for arg in args:
             p = Path(arg)
-            files += sorted(p.glob("*.warc.gz")) + sorted(p.glob("*.warc")) if p.is_dir() else [p]
+            patterns = ("*.warc.gz", f"*{TEXT_SUFFIX}", "*.warc")
+            files += [f for pattern in patterns for f in sorted(p.glob(pattern))] if p.is_dir() else [p]
         bad = 0
         for path in files:
             result = check_file(path, opts.warc_version)

@@ -11,6 +11,7 @@ from scrapy.commands import ScrapyCommand
 from archiver.config import output_dir
 from archiver.warc.check import check_file
 from archiver.warc.recover import LiveFileError, orphans, recover_file
+from archiver.warc.writer import TEXT_SUFFIX
 
 
 class Command(ScrapyCommand):
@@ -34,7 +35,8 @@ class Command(ScrapyCommand):
         files: list[Path] = []
         for t in targets:
             if t.is_dir():
-                files += sorted(t.glob("*.warc.gz.open")) if opts.force else orphans(t)
+                found = [*t.glob("*.warc.gz.open"), *t.glob(f"*{TEXT_SUFFIX}.open")]
+                files += sorted(found) if opts.force else orphans(t)
             else:
                 files.append(t)
         failed = 0

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from archiver.dw.dumps import FeedEntry
-from archiver.items.model import ArticleItem, Capture, FeedRef, ImageRef, ItemError
+from archiver.items.model import ArticleItem, Capture, FeedRef, ImageRef, ItemError, TextRecord
 
 if TYPE_CHECKING:
     from archiver.run.jobs import ArticleJob
@@ -31,6 +31,7 @@ class Fetched:
     error: str | None = None
     capture: dict[str, Any] | None = None
     fetched_at: str = field(default_factory=lambda: now_iso())
+    conversion: TextRecord | None = None  # the conversion record of the text extracted from it
 
     @property
     def ok(self) -> bool:
@@ -85,6 +86,7 @@ def capture_of(part: Fetched) -> Capture | None:
         record_id=warc.get("record_id"),
         payload_digest=warc.get("payload_digest"),
         record_type=warc.get("record_type"),
+        conversion=part.conversion,
     )
 
 

@@ -29,12 +29,13 @@ from archiver.dw.api import ApiError, parse_article_json
 from archiver.dw.dumps import API_URL, DumpResult, FeedEntry, iter_dumps
 from archiver.extraction.pool import Extractor
 from archiver.fetch.scope import out_of_scope
-from archiver.items.model import ArticleItem, ItemError
+from archiver.items.model import ArticleItem, ItemError, TextRecord
 from archiver.items.storage import items_file
 from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item, now_iso
 from archiver.run.jobs import ArticleJob
 from archiver.run.plan import RunPlan, parse_bool, parse_time
 from archiver.warc.lookup import archived_body
+from archiver.warc.writer import WrittenRecord
 
 READ_BATCH = 256
 
@@ -294,9 +295,13 @@ class FeedDumpSpider(Spider):
             return None
 
     def _text_extracted(self, part: Fetched, text: str | None) -> None:
+        """Announce the text; the WARC writer's answer (where its conversion record went) goes on the capture."""
         record_id = (part.capture or {}).get("record_id")
         if text and record_id:
-            self.crawler.signals.send_catch_log(signals.text_extracted, url=part.url, record_id=record_id, text=text)
+            answers = self.crawler.signals.send_catch_log(
+                signals.text_extracted, url=part.url, record_id=record_id, text=text
+            )
+            part.conversion = next((text_record(w) for _, w in answers if isinstance(w, WrittenRecord)), None)
 
     async def _references(self, item: ArticleItem, depth: int) -> AsyncIterator[ArticleItem]:
         """API JSON of the articles cited by an item at `depth`, breadth first up to `refs_depth` hops."""
@@ -358,3 +363,8 @@ def encoding_error(response: Response, role: str) -> str | None:
     except UnicodeDecodeError as exc:
         return f"encoding: body is not valid {declared} (byte {exc.start})"
     return None
+
+
+def text_record(written: WrittenRecord) -> TextRecord:
+    """The item's pointer to a written conversion record."""
+    return TextRecord(written.warc_file, written.offset, written.length, written.record_id)

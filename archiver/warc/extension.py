@@ -50,7 +50,7 @@ from archiver.warc.records import (
     sha1_digest,
 )
 from archiver.warc.recover import recover_dir
-from archiver.warc.writer import RollingWarcWriter, safe_hostname
+from archiver.warc.writer import TEXT_SUFFIX, RollingWarcWriter, WrittenRecord, safe_hostname
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +95,14 @@ def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
 
 
 def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
-    """Write the CDXJ index beside a closed WARC file and check it (run in a child process)."""
+    """Write the CDXJ index beside a closed capture file and check it (run in a child process).
+
+    Text files (`*.warc.wet.gz`) are checked, not indexed: an index is what replay tools look captures up in.
+    """
     error = None
     try:
-        write_cdxj(path)
+        if not path.name.endswith(TEXT_SUFFIX):
+            write_cdxj(path)
     except Exception as e:
         error = f"cdxj-indexer failed: {e!r}"
     return path, check_file(path, version) if check else None, error
@@ -143,15 +147,18 @@ class WarcWriterExtension:
         self.check_on_close = bool(get(s, "ARCHIVER_WARC_CHECK_ON_CLOSE"))
         self.max_size = s.getint("DOWNLOAD_MAXSIZE")
         self.index: CaptureIndex = load_index_factory(get(s, "ARCHIVER_WARC_CAPTURE_INDEX"))(crawler)
-        self.writer = RollingWarcWriter(
-            self.directory,
-            prefix=str(get(s, "ARCHIVER_WARC_PREFIX")),
-            version=self.version,
-            max_size=int(get(s, "ARCHIVER_WARC_MAX_SIZE")),
-            gzip_level=int(get(s, "ARCHIVER_WARC_GZIP_LEVEL")),
-            warcinfo_fields=self._warcinfo_fields,
-            on_close=self._file_closed,
-        )
+        files = {
+            "prefix": str(get(s, "ARCHIVER_WARC_PREFIX")),
+            "version": self.version,
+            "max_size": int(get(s, "ARCHIVER_WARC_MAX_SIZE")),
+            "gzip_level": int(get(s, "ARCHIVER_WARC_GZIP_LEVEL")),
+            "warcinfo_fields": self._warcinfo_fields,
+            "on_close": self._file_closed,
+        }
+        self.writer = RollingWarcWriter(self.directory, **files)
+        # Conversion records go to files of their own (Common Crawl's WET): under a page's URI in the capture
+        # files, a replay tool's latest capture of the page would be its extracted text.
+        self.text_writer = RollingWarcWriter(self.directory, suffix=TEXT_SUFFIX, **files)
         self._pending: list[Deferred] = []
         self._finalizer: ProcessPoolExecutor | None = None
         self.results: list[CheckResult] = []
@@ -305,12 +312,13 @@ class WarcWriterExtension:
             return [], None
         return outlinks(request.url, ctype, decoded), decoded if encodings and scrapy_same else None
 
-    def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
-        """Answer `archiver.signals.text_extracted` with a conversion record."""
+    def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> WrittenRecord:
+        """Answer `archiver.signals.text_extracted` with a conversion record in the text files; where it went."""
         record = build_conversion(url, record_id, text, datetime.now(UTC), self.version)
-        self.writer.write([record])
+        (written,) = self.text_writer.write([record])
         self.stats.inc_value("warc/records/conversion")
         self.stats.inc_value("warc/records")
+        return written
 
     # --- files --------------------------------------------------------------------------------------------
     def spider_opened(self, spider: scrapy.Spider) -> None:
@@ -328,16 +336,18 @@ class WarcWriterExtension:
             self._file_closed(rec.path)
 
     async def spider_closed(self, spider: scrapy.Spider) -> None:
-        """Close the current file and wait until every closed file is indexed, checked and reported."""
+        """Close the current files and wait until every closed file is indexed, checked and reported."""
         self.writer.close()
+        self.text_writer.close()
         await maybe_deferred_to_future(DeferredList(list(self._pending)))
 
     def engine_stopped(self) -> None:
-        """Close a file opened by records written after spider_closed (late conversions), checking it in place."""
-        self.writer.on_close = None
-        final = self.writer.close()
-        if final is not None:
-            self._report(self._finalize(final))
+        """Close files opened by records written after spider_closed (late conversions), checking them in place."""
+        for writer in (self.writer, self.text_writer):
+            writer.on_close = None
+            final = writer.close()
+            if final is not None:
+                self._report(self._finalize(final))
         if self._finalizer is not None:
             self._finalizer.shutdown(wait=True)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from archiver.warc.cdxj import CDXJ_SUFFIX, read_cdxj
 from archiver.warc.check import ParsedRecord, iter_gzip_members, parse_record, split_http
 from archiver.warc.records import decode_body
-from archiver.warc.writer import OPEN_SUFFIX
+from archiver.warc.writer import OPEN_SUFFIX, TEXT_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ def find_by_record_id(output: Path, record_id: str) -> Location | None:
         if cap.get("record_id") == rid and cap.get("warc_file") and cap.get("offset") is not None:
             return Location(warc_dir / cap["warc_file"], int(cap["offset"]))
     needle = f"WARC-Record-ID: {rid}\r\n".encode()
-    for path in sorted(warc_dir.glob("*.warc.gz")):
+    for path in sorted([*warc_dir.glob("*.warc.gz"), *warc_dir.glob(f"*{TEXT_SUFFIX}")]):
         with open(path, "rb") as f:
             for raw in iter_gzip_members(f):
                 if raw.data is not None and needle in raw.data[: raw.data.find(b"\r\n\r\n") + 2]:

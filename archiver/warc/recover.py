@@ -1,4 +1,4 @@
-"""Close orphaned `.open` WARC files left by a dead process: cut at the last complete record, rename.
+"""Close orphaned `.open` WARC and text files left by a dead process: cut at the last complete record, rename.
 
 A file is only touched when no process holds its lock and the pid in its name is not alive on this host, so
 recovery never races a live writer (of this or another run).
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.warc.check import iter_gzip_members, parse_record
-from archiver.warc.writer import NAME_RE, OPEN_SUFFIX, fsync_dir, safe_hostname
+from archiver.warc.writer import NAME_RE, OPEN_SUFFIX, TEXT_SUFFIX, fsync_dir, safe_hostname
 
 
 class LiveFileError(RuntimeError):
@@ -57,7 +57,8 @@ def orphans(directory: Path) -> list[Path]:
     """`.open` WARC files in a folder whose writer is gone."""
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.glob(f"*.warc.gz{OPEN_SUFFIX}") if not owner_alive(p))
+    found = [*directory.glob(f"*.warc.gz{OPEN_SUFFIX}"), *directory.glob(f"*{TEXT_SUFFIX}{OPEN_SUFFIX}")]
+    return sorted(p for p in found if not owner_alive(p))
 
 
 def complete_prefix(path: Path) -> tuple[int, int]:

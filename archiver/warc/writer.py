@@ -23,8 +23,10 @@ from archiver.warc.records import WARC_1_1, WarcRecord, build_warcinfo
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
+TEXT_SUFFIX = ".warc.wet.gz"  # extracted-text (conversion) files, Common Crawl's WET naming
 NAME_RE = re.compile(
-    r"^(?P<prefix>.+)-(?P<ts>\d{17})-(?P<serial>\d{5})-(?P<host>.+)-(?P<pid>\d+)\.warc\.gz(?P<open>\.open)?$"
+    r"^(?P<prefix>.+)-(?P<ts>\d{17})-(?P<serial>\d{5})-(?P<host>.+)-(?P<pid>\d+)(?P<suffix>\.warc(?:\.wet)?\.gz)"
+    r"(?P<open>\.open)?$"
 )
 
 
@@ -101,6 +103,7 @@ class RollingWarcWriter:
         gzip_level: int = 6,
         warcinfo_fields: Callable[[], Iterable[tuple[str, object]]] | None = None,
         on_close: Callable[[Path], None] | None = None,
+        suffix: str = WARC_SUFFIX,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
@@ -109,6 +112,7 @@ class RollingWarcWriter:
         self.gzip_level = gzip_level
         self.warcinfo_fields = warcinfo_fields or (lambda: [])
         self.on_close = on_close
+        self.suffix = suffix
         self.host = safe_hostname()
         self.pid = os.getpid()
         self.serial = 0
@@ -123,7 +127,7 @@ class RollingWarcWriter:
     # --- naming -------------------------------------------------------------------------------------------
     def _next_name(self) -> str:
         ts = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")[:17]
-        name = f"{self.prefix}-{ts}-{self.serial:05d}-{self.host}-{self.pid}{WARC_SUFFIX}"
+        name = f"{self.prefix}-{ts}-{self.serial:05d}-{self.host}-{self.pid}{self.suffix}"
         self.serial += 1
         return name
 

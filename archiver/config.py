@@ -62,6 +62,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ARCHIVER_MEDIA", True, "Fetch the images an item shows; spider arg `media`."),
     Setting(
+        "ARCHIVER_REQUISITES",
+        True,
+        "Fetch what archived pages load (stylesheets and what they name, scripts, fonts, icons, chrome images), "
+        "once per URL per run, on the allowed hosts; spider arg `requisites`.",
+    ),
+    Setting(
         "ARCHIVER_ALLOW_PRIVATE_ADDRESSES",
         False,
         "Let names resolve to private, loopback or link-local addresses (stand-in routes always may).",

@@ -88,6 +88,8 @@ DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.WarcCaptureMiddleware"] = 950
 DOWNLOADER_MIDDLEWARES["scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware"] = None
 DOWNLOADER_MIDDLEWARES["archiver.warc.middleware.HttpCompressionMiddleware"] = 590
 EXTENSIONS["archiver.warc.extension.WarcWriterExtension"] = 200
+# Page requisites (stylesheets, scripts, fonts, icons) of every archived page, so it replays styled.
+EXTENSIONS["archiver.fetch.requisites.RequisitesExtension"] = 210
 
 # Items are written unbuffered: the state counts an article done only once its item is in the file.
 # Scrapy's JSON Lines exporter, converting a dataclass item in one call (archiver/items/exporter.py).

@@ -58,5 +58,6 @@ def run_crawl(
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}  # the profile scrapy.cfg names
+    env.setdefault("TLDEXTRACT_CACHE", str(out.parent / "tldextract-cache"))  # as on a fresh machine: nothing cached
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return CrawlRun(out, proc.returncode, proc.stdout + proc.stderr)

@@ -99,6 +99,12 @@ def test_captures_point_at_their_warc_records(first):
         assert headers.get_header("WARC-Payload-Digest") == capture["payload_digest"]
 
 
+def test_an_offline_crawl_logs_no_traceback(first):
+    """tldextract (Scrapy's cookie middleware) uses its bundled suffix list instead of trying the internet."""
+    assert "Traceback" not in first.log
+    assert (first.out.parent / "tldextract-cache").is_dir()  # it did look the suffixes up, from a fresh cache
+
+
 def test_every_warc_file_passes_warcio_and_our_checks(first):
     files = [str(p) for p in first.warc_files()]
     assert files and not list((first.out / "warc").glob("*.open"))

@@ -47,6 +47,9 @@ class Tally:
         return self.complete + self.partial + self.failed + self.unchanged
 
 
+REQUISITE_OUTCOMES = ("archived", "failed", "fresh", "refused")
+
+
 def short_reason(reason: str) -> str:
     """A reason without the per-URL detail, for grouping."""
     return reason.split(":")[0]
@@ -188,6 +191,8 @@ class RunReport:
             "articles": {"planned": self.planned(), **tally(self.articles)},
             "references": tally(self.references),
             "images": dict(self.images),
+            # Page requisites (archiver.fetch.requisites): in the WARC, not in items; `fresh` were captured lately.
+            "requisites": {k: stats.get_value(f"archiver/requisites/{k}", 0) for k in REQUISITE_OUTCOMES},
             "bytes": stats.get_value("downloader/response_bytes", 0),
             "requests": stats.get_value("downloader/request_count", 0),
             "items_written": stats.get_value("item_scraped_count", 0),
@@ -208,6 +213,7 @@ class RunReport:
             f"  references: {r['complete']} complete, {r['partial']} partial, {r['failed']} failed,"
             f" {r.get('unchanged', 0)} unchanged",
             f"  images: {report['images'].get('archived', 0)} archived, {report['images'].get('failed', 0)} failed",
+            "  requisites: " + ", ".join(f"{n} {k}" for k, n in report["requisites"].items()),
             f"  bytes: {report['bytes']}, items written: {report['items_written']}",
             f"  WARC files: {len(report['warc_files'])}, failing checks: "
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",

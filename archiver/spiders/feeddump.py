@@ -97,6 +97,7 @@ class FeedDumpSpider(Spider):
         dumps: str | None = None,
         refs_depth: str | int | None = None,
         media: str | bool | None = None,
+        requisites: str | bool | None = None,
         limit: str | int | None = None,
         since: str | None = None,
         until: str | None = None,
@@ -105,6 +106,7 @@ class FeedDumpSpider(Spider):
         super().__init__(**kwargs)
         self.dump_paths = [p for p in (dumps or "").split(",") if p.strip()] or [bundled_dumps()]
         self._args = {"refs_depth": refs_depth, "media": media}
+        self.requisites = requisites  # read by archiver.fetch.requisites (ARCHIVER_REQUISITES when not given)
         self.limit = int(limit) if limit not in (None, "") else None
         self.since = parse_time(since)
         self.until = parse_time(until)

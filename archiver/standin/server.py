@@ -33,6 +33,7 @@ from twisted.web import http, resource, server
 from archiver.config import DW_HOSTS
 from archiver.dw.dumps import FeedEntry, iter_dumps
 from archiver.standin import content
+from archiver.standin.assets import CACHE_CONTROL, assets
 from archiver.standin.corpus import Article, Corpus
 from archiver.standin.faults import FaultPlan
 from archiver.standin.images import CONTENT_TYPES, image_bytes
@@ -234,10 +235,27 @@ class Responder(resource.Resource):
 
     # --- routing ---
 
+    def _asset(self, host: str, path: str) -> Reply | None:
+        """A static file of the page (stylesheet, script, font, icon), as a CDN serves a hashed name."""
+        asset = assets().get((host, path))
+        if asset is None:
+            return None
+
+        def build() -> Reply:
+            headers = [("Cache-Control", CACHE_CONTROL)]
+            reply = Reply(200, asset.body, asset.content_type, headers=headers, last_modified=_IMAGE_DATE)
+            reply.compressible = asset.compressible
+            return reply
+
+        return self._cached(("asset", host, path), build)
+
     def route(self, host: str, path: str, uri: str) -> tuple[str, int, Any] | Reply:
         """(role, id, build(revision)) for a servable resource, or a finished Reply (404, 301)."""
         if path == "/robots.txt":
             return Reply(200, content.ROBOTS[host].encode(), "text/plain; charset=utf-8", last_modified=_IMAGE_DATE)
+        asset = self._asset(host, path)
+        if asset is not None:
+            return asset
         if host == "www.dw.com":
             # Dump URLs may carry a raw `?` inside the slug, putting the id in the query: such a target
             # is matched whole and redirected to the canonical URL. A query after the id is ignored.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawl_support import DUMPS, FAST, ROOT, CrawlRun, run_crawl
+from crawl_support import DUMPS, FAST, ROOT, CrawlRun, run_crawl, subset
 from jsonschema import Draft202012Validator
 from scrapy.http import HtmlResponse
 from warc_support import fetch, running_wayback, undo_encoding
@@ -145,16 +144,6 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert packed.returncode == 0 and "validate passed" in packed.stdout, packed.stdout + packed.stderr
-
-
-def subset(tmp: Path, names: list[str]) -> Path:
-    """A dump folder with the dumps of these article ids (first file of each)."""
-    folder = tmp / "dumps"
-    folder.mkdir(exist_ok=True)
-    by_id = {r.entry.article_id: Path(r.path) for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw}
-    for article_id in names:
-        shutil.copy(by_id[int(article_id)], folder / f"{article_id}.md")
-    return folder
 
 
 SOME = sorted(DW_IDS)[:12]

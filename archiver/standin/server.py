@@ -348,7 +348,8 @@ class Responder(resource.Resource):
         if reply.status == 200 and reply.last_modified:
             request.setHeader(b"last-modified", _http_date(reply.last_modified).encode())
         if host == "www.dw.com":
-            request.setHeader(b"cache-control", b"public, max-age=60")
+            if not request.responseHeaders.hasHeader(b"cache-control"):  # hashed static files say a year
+                request.setHeader(b"cache-control", b"public, max-age=60")
             for cookie in (
                 b"dwuid=standin; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
                 b"AKA_A2=A; Max-Age=3600; path=/; domain=dw.com; secure; HttpOnly",

@@ -8,7 +8,9 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from archiver.warc.cdxj import cdxj_path, read_cdxj
 from archiver.warc.check import iter_gzip_members, parse_record
+from archiver.warc.lookup import read_record_at
 
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}
 
@@ -30,8 +32,31 @@ def warcinfo_fields(path: Path) -> dict[str, str]:
 
 
 def run_warcs(warc_dir: Path, run_id: str) -> list[Path]:
-    """The closed capture files whose warcinfo says they are part of a run (text files are no captures)."""
-    return [p for p in sorted(warc_dir.glob("*.warc.gz")) if warcinfo_fields(p).get("isPartOf") == run_id]
+    """The closed capture files of a run (warcinfo `isPartOf`), and the earlier files holding what its revisits
+    refer to, so the package replays on its own. Text files are no captures."""
+    files = sorted(warc_dir.glob("*.warc.gz"))
+    mine = [p for p in files if warcinfo_fields(p).get("isPartOf") == run_id]
+    return sorted({*mine, *revisited_files(mine, [p for p in files if p not in mine])})
+
+
+def revisited_files(warcs: Sequence[Path], others: Sequence[Path]) -> set[Path]:
+    """Those of `others` that hold the original captures the revisit records of `warcs` refer to (by their CDXJ)."""
+    wanted: set[tuple[str, str]] = set()
+    for warc in warcs:
+        index = cdxj_path(warc)
+        if not index.exists():
+            continue
+        for line in read_cdxj(index):
+            if line.fields.get("mime") == "warc/revisit":
+                rec = read_record_at(warc, int(line.fields["offset"]))
+                when = "".join(c for c in rec.get("WARC-Refers-To-Date") or "" if c.isdigit())[:14]
+                wanted.add((rec.get("WARC-Refers-To-Target-URI") or line.url, when))
+    found: set[Path] = set()
+    for other in others:
+        index = cdxj_path(other)
+        if wanted and index.exists() and any((x.url, x.timestamp) in wanted for x in read_cdxj(index)):
+            found.add(other)
+    return found
 
 
 def pages_from_items(item_files: Iterable[Path], roles: Sequence[str] = ("page",)) -> list[dict]:

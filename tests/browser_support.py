@@ -50,7 +50,7 @@ def replay_tools() -> Path:
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with single byte ranges, which ReplayWeb.page uses to read a WACZ it does not download whole."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def end_headers(self) -> None:

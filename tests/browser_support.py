@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ CHROMIUM_ARGS = [
 def replay_tools() -> Path:
     """The folder with ReplayWeb.page's ui.js and sw.js, after `.ci/replay-tools` made sure of every part."""
     folder = cache_dir() / f"replaywebpage-{RWP_VERSION}"
-    env = os.environ | {"RWP_DIR": str(folder), "RWP_VERSION": RWP_VERSION}
+    env = os.environ | {"RWP_DIR": str(folder), "RWP_VERSION": RWP_VERSION, "PYTHON": sys.executable}
     run = subprocess.run(["bash", str(ROOT / ".ci" / "replay-tools")], env=env, capture_output=True, text=True)
     assert run.returncode == 0, f".ci/replay-tools failed: {run.stdout[-2000:]}{run.stderr[-2000:]}"
     assert (folder / "ui.js").is_file() and (folder / "sw.js").is_file() and Path(CHROMIUM).exists()
@@ -139,10 +140,10 @@ class Replayed:
         return {u: s for u, s in self.requests.items() if s is None or s >= 400}
 
 
-_REPLAYED = re.compile(r"/w/[^/]+/(?:\d+|)[a-z]{0,3}_?/(https?://.+)$")
+_REPLAYED = re.compile(r"/w/[^/]+/(?::[0-9a-f]+/)?\d*[a-z]*_?/(https?://.+)$")
 
 
 def archived_url(replay_url: str) -> str | None:
-    """The archived URL inside a ReplayWeb.page replay URL (`.../w/<coll>/<ts><mod>/<url>`)."""
+    """The archived URL inside a ReplayWeb.page replay URL (`.../w/<coll>/[:<hash>/]<ts><mod>/<url>`)."""
     m = _REPLAYED.search(replay_url)
     return m.group(1) if m else None

@@ -69,7 +69,7 @@ def stylesheet() -> str:
         'body{margin:0;font-family:"Noto Sans SC","DW Noto Sans",Arial,sans-serif;color:#00293d;background:#fff}\n'
         f".kicker{{color:{KICKER_COLOR};font-weight:700;text-transform:uppercase;font-size:1.3rem}}\n"
         'h1.has-italic{font-family:"Noto Sans SC",serif;font-weight:700;font-size:3.2rem;line-height:1.25}\n'
-        ".logo{display:inline-block;width:66px;height:36px;"
+        ".logo{display:inline-block;width:66px;height:36px;line-height:0;"
         "background:url(https://www.dw.com/images/logos/dw-logo.svg) no-repeat center/contain}\n"
         ".nav-item a::after{content:'';display:inline-block;width:12px;height:12px;"
         "background-image:url('../images/icons/arrow-right.svg')}\n"
@@ -77,7 +77,7 @@ def stylesheet() -> str:
         "html{font-size:62.5%}\n"
         "ol.focus-menu-shown,.sr-only,noscript,.advertisement{position:absolute;left:-10000px;width:1px;height:1px;"
         "overflow:hidden}\n"
-        ".logo-icon{width:66px;height:36px;fill:#0074e0;vertical-align:middle}\n"
+        ".logo-icon{width:66px;height:36px;visibility:hidden}\n"
         "div.focus-menu-shown{display:flex;align-items:center;gap:2.4rem;padding:1.2rem 2.4rem;"
         "border-bottom:1px solid #e0dfde;font-size:1.5rem}\n"
         "nav ul{display:flex;flex-wrap:wrap;gap:1.6rem;list-style:none;margin:0;padding:0}\n"
@@ -135,11 +135,19 @@ def font_bytes(path: str) -> bytes:
     return b"wOF2\x00\x01\x00\x00" + rng.randbytes(24_000)
 
 
-def svg(label: str) -> bytes:
+def svg(label: str, viewbox: str, shape: str) -> bytes:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 66 36"><title>{label}</title>'
-        '<path fill="#0074e0" d="M0 0h66v36H0z"/></svg>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{viewbox}"><title>{label}</title>{shape}</svg>\n'
     ).encode()
+
+
+LOGO_SVG = svg(
+    "DW",
+    "0 0 66 36",
+    '<rect width="66" height="36" rx="4" fill="#0074e0"/><text x="33" y="26" font-family="Arial" font-size="22" '
+    'font-weight="700" fill="#fff" text-anchor="middle">DW</text>',
+)
+ARROW_SVG = svg("arrow", "0 0 12 12", '<path d="M4 2l4 4-4 4" fill="none" stroke="#0074e0" stroke-width="2"/>')
 
 
 @cache
@@ -150,8 +158,8 @@ def assets() -> dict[tuple[str, str], Asset]:
         (www, STYLESHEET): Asset(stylesheet().encode(), "text/css", True),
         (www, FONT_SHEET): Asset(font_sheet().encode(), "text/css", True),
         (www, SCRIPT): Asset(script().encode(), "application/javascript", True),
-        (www, ARROW): Asset(svg("arrow"), "image/svg+xml", True),
-        (www, LOGO): Asset(svg("DW"), "image/svg+xml", True),
+        (www, ARROW): Asset(ARROW_SVG, "image/svg+xml", True),
+        (www, LOGO): Asset(LOGO_SVG, "image/svg+xml", True),
         (www, FOOTER_LOGO): Asset(png(66, 36), "image/png", False),
         (www, FOOTER_LOGO_2X): Asset(png(132, 72), "image/png", False),
         ("static.dw.com", PATTERN): Asset(png(32, 32), "image/png", False),

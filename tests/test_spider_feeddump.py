@@ -22,6 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.dw.dumps import iter_dumps
 from archiver.items.model import item_schema
 from archiver.spiders.feeddump import encoding_error
+from archiver.standin.assets import assets
 from archiver.standin.content import render_api, render_page
 from archiver.standin.corpus import Corpus
 from archiver.state.store import State
@@ -98,6 +99,25 @@ def test_captures_point_at_their_warc_records(first):
         assert headers.get_header("WARC-Payload-Digest") == capture["payload_digest"]
 
 
+def test_captures_point_at_their_conversion_records_in_the_text_files(first):
+    """The extracted text is beside the captures, never among them: a replay tool's latest capture stays the page."""
+    converted = [c for i in first.items() for c in i["captures"] if c.get("conversion")]
+    assert {c["role"] for c in converted} == {"page", "api"}
+    for capture in converted[::11]:
+        pointer = capture["conversion"]
+        assert pointer["warc_file"].endswith(".warc.wet.gz")
+        with open(first.out / "warc" / pointer["warc_file"], "rb") as f:
+            f.seek(pointer["offset"])
+            (record,) = ArchiveIterator(io.BytesIO(f.read(pointer["length"])))
+            headers = record.rec_headers
+            assert record.rec_type == "conversion" and headers.get_header("WARC-Record-ID") == pointer["record_id"]
+            assert headers.get_header("WARC-Refers-To") == capture["record_id"]
+            assert headers.get_header("WARC-Target-URI") == capture["url"]
+    for path in first.warc_files():
+        with open(path, "rb") as f:
+            assert "conversion" not in {r.rec_type for r in ArchiveIterator(f)}
+
+
 def test_an_offline_crawl_logs_no_traceback(first):
     """tldextract (Scrapy's cookie middleware) uses its bundled suffix list instead of trying the internet."""
     assert "Traceback" not in first.log
@@ -105,8 +125,9 @@ def test_an_offline_crawl_logs_no_traceback(first):
 
 
 def test_every_warc_file_passes_warcio_and_our_checks(first):
-    files = [str(p) for p in first.warc_files()]
-    assert files and not list((first.out / "warc").glob("*.open"))
+    text_files = sorted((first.out / "warc").glob("*.warc.wet.gz"))
+    files = [str(p) for p in first.warc_files() + text_files]
+    assert text_files and not list((first.out / "warc").glob("*.open"))
     ours = subprocess.run([sys.executable, "-m", "scrapy", "warc-check", *files], capture_output=True, text=True)
     assert ours.returncode == 0, ours.stdout + ours.stderr
     warcio = subprocess.run(["warcio", "check", *files], capture_output=True, text=True)
@@ -123,6 +144,7 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
     assert {c["url"] for i in first.items() for c in i["captures"]} <= indexed
 
     corpus = Corpus.from_entries(r.entry for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw)
+    served_assets = {f"https://{host}{path}": a.body for (host, path), a in assets().items()}
     with running_wayback(pywb_bin, first.out / "warc", tmp_path) as wayback:
         replayed = 0
         for item in first.items():
@@ -131,10 +153,13 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
                 if c["role"] == "image" or c["status"] != 200:
                     continue
                 served = (render_page if c["role"] == "page" else render_api)(article, corpus.get).encode("utf-8")
-                stamp = "".join(ch for ch in c["fetched_at"] if ch.isdigit())[:14]
-                status, headers, body = fetch(f"{wayback}/{stamp}id_/{c['url']}")
+                # no timestamp: the latest capture, what a reader gets by default (never the extracted text)
+                status, headers, body = fetch(f"{wayback}/id_/{c['url']}")
                 assert status == 200 and undo_encoding(headers, body) == served, c["url"]
                 replayed += 1
+        for url, body in served_assets.items():  # the page requisites, as the stand-in served them
+            status, headers, replayed_body = fetch(f"{wayback}/id_/{url}")
+            assert status == 200 and undo_encoding(headers, replayed_body) == body, url
     assert replayed == 192 + 192 + 68  # every page and API capture of the run
 
     wacz = tmp_path / "run.wacz"
@@ -144,6 +169,11 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert packed.returncode == 0 and "validate passed" in packed.stdout, packed.stdout + packed.stderr
+    every = subprocess.run(
+        [sys.executable, "-m", "scrapy", "wacz", "--all", "--output-dir", str(first.out), "-o", str(wacz)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert every.returncode == 0 and f"{len(files)} WARC files" in every.stdout, every.stdout + every.stderr
 
 
 SOME = sorted(DW_IDS)[:12]

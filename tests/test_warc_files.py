@@ -17,7 +17,7 @@ from warc_support import Server, items, run_crawl
 from archiver.warc.check import check_file, iter_raw_records, parse_record
 from archiver.warc.records import build_conversion
 from archiver.warc.recover import orphans, recover_dir, recover_file
-from archiver.warc.writer import RollingWarcWriter, safe_hostname
+from archiver.warc.writer import TEXT_SUFFIX, RollingWarcWriter, safe_hostname
 
 
 def records_of(path: Path) -> list:
@@ -118,7 +118,9 @@ def written_file(tmp_path: Path, n: int) -> Path:
     return writer.close()
 
 
-def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
+@pytest.mark.parametrize("suffix", [".warc.gz", TEXT_SUFFIX])
+def test_warc_recover_cuts_at_the_last_complete_record(tmp_path, suffix):
+    """Capture files and text files (`*.warc.wet.gz`) alike."""
     complete = written_file(tmp_path, 5)
     offsets = [raw.offset for raw in iter_raw_records(complete)]
     size = complete.stat().st_size
@@ -126,7 +128,7 @@ def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
     warc_dir.mkdir()
     pid = dead_pid()
     for k, cut in enumerate((offsets[-1] + 7, (offsets[-1] + size) // 2, size - 3)):
-        name = f"archiver-2024010100000000{k}-00000-{safe_hostname()}-{pid}.warc.gz.open"
+        name = f"archiver-2024010100000000{k}-00000-{safe_hostname()}-{pid}{suffix}.open"
         data = complete.read_bytes()[:cut]
         (warc_dir / name).write_bytes(data)
     out = subprocess.run(
@@ -134,7 +136,8 @@ def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
     )
     assert out.returncode == 0, out.stdout
     assert out.stdout.count("5 records kept") == 3 and out.stdout.count("valid") == 3
-    for f in warc_dir.glob("*.warc.gz"):
+    assert len(list(warc_dir.glob(f"*{suffix}"))) == 3 and not list(warc_dir.glob("*.open"))
+    for f in warc_dir.glob(f"*{suffix}"):
         assert f.stat().st_size == offsets[-1]
         assert check_file(f).ok
 
@@ -142,8 +145,9 @@ def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
 def test_recovery_never_touches_a_live_writer(tmp_path):
     warc_dir = tmp_path / "warc"
     # our own writer, still open (locked)
-    writer = RollingWarcWriter(warc_dir)
+    writer = RollingWarcWriter(warc_dir, suffix=TEXT_SUFFIX)
     writer.write([build_conversion("https://example.org/", "<urn:uuid:x>", "text", datetime.now(UTC))])
+    assert writer.current_name and writer.current_name.endswith(TEXT_SUFFIX)
     # a file named after a live process of this host (not locked)
     sleeper = subprocess.Popen(["sleep", "30"])
     try:

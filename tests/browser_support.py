@@ -60,6 +60,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def send_head(self):  # type: ignore[no-untyped-def]
+        self._left = None  # the length of the range being sent, if one is
         m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
         path = Path(self.translate_path(self.path))
         if m is None or not path.is_file():
@@ -80,7 +81,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         return f
 
     def copyfile(self, source, outputfile) -> None:  # type: ignore[no-untyped-def]
-        left = getattr(self, "_left", None)
+        left = self._left
         if left is None:
             return super().copyfile(source, outputfile)
         while left > 0:

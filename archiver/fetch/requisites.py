@@ -29,6 +29,7 @@ from w3lib.url import safe_url_string
 from archiver import config
 from archiver.fetch.scope import out_of_scope
 from archiver.run.plan import parse_bool
+from archiver.warc.dedupe import as_prior
 from archiver.warc.extension import WarcWriterExtension
 
 logger = logging.getLogger(__name__)
@@ -197,8 +198,8 @@ class RequisitesExtension:
         deferred_from_coro(self._download(Request(url, meta=meta, dont_filter=True)))
 
     def _captured_lately(self, url: str) -> bool:
-        last = WarcWriterExtension.from_crawler(self.crawler).index.last_capture(url)
-        when = _when(last.fetched_at) if last is not None and last.status == 200 else None
+        last = as_prior(WarcWriterExtension.from_crawler(self.crawler).index.last_capture(url))  # a full response
+        when = _when(last.fetched_at) if last is not None else None
         return when is not None and (datetime.now(UTC) - when).total_seconds() < self.fresh_for
 
     async def _download(self, request: Request) -> None:

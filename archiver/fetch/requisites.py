@@ -3,7 +3,8 @@
 `page_requisites` and `css_requisites` are pure parsers (parsel for HTML, tinycss2 for CSS). `RequisitesExtension`
 fetches what they find for every archived page, through the downloader middlewares (so the WARC capture sees it):
 on the allowed hosts only, once per URL per run, and not at all when the URL was captured within
-ARCHIVER_RECHECK_AFTER (an older capture makes the fetch conditional, so unchanged files become revisits).
+ARCHIVER_RECHECK_AFTER (an older capture makes the fetch conditional, so unchanged files become revisits, and an
+unchanged stylesheet is read back from the WARC for what it names).
 Requisites are not article content: they are in the WARC and counted in the report, never in items.
 """
 
@@ -29,8 +30,9 @@ from w3lib.url import safe_url_string
 from archiver import config
 from archiver.fetch.scope import out_of_scope
 from archiver.run.plan import parse_bool
-from archiver.warc.dedupe import as_prior
+from archiver.warc.dedupe import CaptureIndex, as_prior, row_value
 from archiver.warc.extension import WarcWriterExtension
+from archiver.warc.lookup import archived_body
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +153,8 @@ class RequisitesExtension:
         self.enabled = bool(config.get(settings, "ARCHIVER_REQUISITES"))
         self.allowed_hosts = frozenset(h.lower() for h in config.get_list(settings, "ARCHIVER_ALLOWED_HOSTS"))
         self.fresh_for = float(config.get(settings, "ARCHIVER_RECHECK_AFTER"))
+        self.warc_dir = config.output_dir(settings) / "warc"
+        self.max_size = settings.getint("DOWNLOAD_MAXSIZE") or None
         self.seen: set[str] = set()
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.response_received, signal=signals.response_received)
@@ -170,17 +174,38 @@ class RequisitesExtension:
     def response_received(self, response: Response, request: Request, spider: Spider) -> None:
         """A page (or a fetched stylesheet) arrived: fetch what it loads."""
         role = (request.meta.get("archiver") or {}).get("role")
-        if not self.enabled or response.status != 200 or not isinstance(response, TextResponse):
+        if not self.enabled or role not in ("page", ROLE):
             return
-        ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
-        if role == "page" and "html" in ctype:
-            urls = page_requisites(response.url, response.text)
-        elif role == ROLE and ctype.startswith("text/css"):
-            urls = css_requisites(response.url, response.text)
+        if role == ROLE and response.status == 304 and urlsplit(response.url).path.endswith(".css"):
+            css = self._archived_text(response.url)  # unchanged: what it names may be due all the same
+            urls = css_requisites(response.url, css) if css else []
+        elif response.status != 200 or not isinstance(response, TextResponse):
+            return
         else:
-            return
+            ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
+            if role == "page" and "html" in ctype:
+                urls = page_requisites(response.url, response.text)
+            elif role == ROLE and ctype.startswith("text/css"):
+                urls = css_requisites(response.url, response.text)
+            else:
+                return
         for url in urls:
             self.fetch(url, response.url)
+
+    def _archived_text(self, url: str) -> str | None:
+        """The text of a URL's last full capture, read back from its WARC file (None if it cannot be read)."""
+        row = self._index().last_capture(url)
+        warc_file, offset = row_value(row, "warc_file"), row_value(row, "offset")
+        if row is None or not warc_file or offset is None:
+            return None
+        try:
+            return archived_body(self.warc_dir, warc_file, int(offset), self.max_size).decode("utf-8", "replace")
+        except (OSError, ValueError) as exc:
+            logger.warning("requisite %s: archived copy %s@%s unreadable: %s", url, warc_file, offset, exc)
+            return None
+
+    def _index(self) -> CaptureIndex:
+        return WarcWriterExtension.from_crawler(self.crawler).index
 
     def fetch(self, url: str, via: str) -> None:
         """Fetch one requisite unless this run has, it is off the allowed hosts, or it was captured lately."""
@@ -198,7 +223,7 @@ class RequisitesExtension:
         deferred_from_coro(self._download(Request(url, meta=meta, dont_filter=True)))
 
     def _captured_lately(self, url: str) -> bool:
-        last = as_prior(WarcWriterExtension.from_crawler(self.crawler).index.last_capture(url))  # a full response
+        last = as_prior(self._index().last_capture(url))  # the last full response
         when = _when(last.fetched_at) if last is not None else None
         return when is not None and (datetime.now(UTC) - when).total_seconds() < self.fresh_for
 

@@ -213,7 +213,7 @@ class RunReport:
             f"  references: {r['complete']} complete, {r['partial']} partial, {r['failed']} failed,"
             f" {r.get('unchanged', 0)} unchanged",
             f"  images: {report['images'].get('archived', 0)} archived, {report['images'].get('failed', 0)} failed",
-            "  requisites: " + ", ".join(f"{n} {k}" for k, n in report["requisites"].items()),
+            "  requisites: " + ", ".join(f"{report.get('requisites', {}).get(k, 0)} {k}" for k in REQUISITE_OUTCOMES),
             f"  bytes: {report['bytes']}, items written: {report['items_written']}",
             f"  WARC files: {len(report['warc_files'])}, failing checks: "
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",

@@ -51,6 +51,7 @@ def run_crawl(
     settings: dict[str, Any] | None = None,
     args: dict[str, Any] | None = None,
     timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
 ) -> CrawlRun:
     """`scrapy crawl feeddump` against a running stand-in (conftest's `standin`), output in `out`."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", "feeddump"]
@@ -61,7 +62,7 @@ def run_crawl(
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}  # the profile scrapy.cfg names
-    env.setdefault("TLDEXTRACT_CACHE", str(out.parent / "tldextract-cache"))  # as on a fresh machine: nothing cached
+    env.update(extra_env or {})
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return CrawlRun(out, proc.returncode, proc.stdout + proc.stderr)
 

@@ -86,8 +86,7 @@ def replay(browser, site: Path, base: str, url: str, screenshot: Path | None = N
             pass
         page.wait_for_timeout(250)  # lets Playwright take in the browser's events (frames attached)
     assert frame is not None, f"no replay frame for {url}: {[f.url for f in page.frames]}"
-    frame.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT * 1000)
-    page.wait_for_timeout(500)  # late requests of fonts and images
+    settle(page, requests, deadline)
     shown = frame.evaluate(
         """() => {
             const kicker = document.querySelector('.kicker');
@@ -99,6 +98,15 @@ def replay(browser, site: Path, base: str, url: str, screenshot: Path | None = N
         page.screenshot(path=str(screenshot))
     context.close()
     return Replayed(shown[0], shown[1], shown[2], shown[3], requests)
+
+
+def settle(page, requests: dict, deadline: float, quiet: float = 1.5) -> None:
+    """Wait until the replayed page has made no new request for `quiet` seconds (fonts and images come late)."""
+    seen, since = len(requests), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        page.wait_for_timeout(250)
+        if len(requests) != seen:
+            seen, since = len(requests), time.monotonic()
 
 
 def content_image(url: str) -> bool:

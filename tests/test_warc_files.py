@@ -180,7 +180,7 @@ def test_a_conversion_sent_while_closing_still_ends_in_a_closed_valid_file(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
     warc_dir = tmp_path / "out" / "warc"
     assert not list(warc_dir.glob("*.open"))
-    files = sorted(warc_dir.glob("*.warc.gz"))
+    files = sorted(warc_dir.glob("*.warc.gz")) + sorted(warc_dir.glob(f"*{TEXT_SUFFIX}"))
     recs = [r for f in files for r in records_of(f)]
     assert any(r.get("WARC-Type") == "conversion" and r.block == b"late text" for r in recs)
     assert all(check_file(f).ok for f in files)

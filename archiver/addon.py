@@ -20,6 +20,8 @@ EXTENSIONS = {
     "archiver.standin.extension.StandinExtension": 100,
     # The crawler's one WARC writer: rolling files, conversion records, recovery, CDXJ, check on close.
     "archiver.warc.extension.WarcWriterExtension": 200,
+    # Page requisites (stylesheets, scripts, fonts, icons) of every archived page, so it replays styled.
+    "archiver.fetch.requisites.RequisitesExtension": 210,
     "archiver.run.report.RunReport": 500,
     # Objects alive at spider_opened out of the garbage collector's walks.
     "archiver.tuning.gcfreeze.GcFreeze": 900,

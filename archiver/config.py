@@ -95,6 +95,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ARCHIVER_MEDIA", True, "Fetch the images an item shows; spider arg `media`."),
     Setting(
+        "ARCHIVER_REQUISITES",
+        True,
+        "Fetch what archived pages load (stylesheets and what they name, scripts, fonts, icons, chrome images), "
+        "once per URL per run, on the allowed hosts; spider arg `requisites`.",
+    ),
+    Setting(
         "ARCHIVER_ALLOW_PRIVATE_ADDRESSES",
         False,
         "Let names resolve to private, loopback or link-local addresses (stand-in routes always may).",
@@ -332,6 +338,7 @@ SPIDER_ARGS: tuple[Setting, ...] = (
     Setting("dumps", None, "Comma-separated dump files, folders or globs (default: the bundled sample dumps)."),
     Setting("refs_depth", None, "Hops of cited articles fetched (default: `ARCHIVER_REFS_DEPTH`).", kind=int, low=0),
     Setting("media", None, "Fetch the images an item shows (default: `ARCHIVER_MEDIA`).", kind=bool),
+    Setting("requisites", None, "Fetch what archived pages load (default: `ARCHIVER_REQUISITES`).", kind=bool),
     Setting("limit", None, "Articles planned at most in this run.", kind=int, low=0),
     Setting(
         "since", None, "Only dump entries whose feed time is at or after this (ISO date/time, UTC).", kind=datetime

@@ -1,7 +1,8 @@
 """Signals that archiver's components send each other (sent with `crawler.signals.send_catch_log`)."""
 
 # A page or API response's text was extracted: kwargs url, record_id (of the response record), text.
-# The WARC writer answers with a conversion record that refers to the response.
+# The WARC writer answers with a conversion record that refers to the response, written to a text file
+# (`*.warc.wet.gz`), and returns where it went (archiver.warc.writer.WrittenRecord).
 text_extracted = object()
 
 # A WARC file was closed and checked: kwargs path, ok (bool), problems (list[str]), records (int).

@@ -88,13 +88,13 @@ def run_pipeline(
     check of the last WARC file after the crawl. `tree`: the checkout whose code crawls (another commit's, say).
     """
     address = standin.address
-    cmd = ["scrapy", "crawl", "feeddump", "-a", f"dumps={dumps}"]
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "feeddump", "-a", f"dumps={dumps}"]  # this environment's Scrapy
     settings = {**CRAWL_SETTINGS, "ARCHIVER_STANDIN_ADDRESS": address, "ARCHIVER_OUTPUT_DIR": str(out)}
     for key, value in settings.items():
         cmd += ["-s", f"{key}={value}"]
     cmd += extra
     if wrap:
-        cmd = [*wrap, shutil.which("scrapy") or "scrapy", *cmd[1:]]
+        cmd = [*wrap, shutil.which("scrapy") or "scrapy", *cmd[3:]]
     out.mkdir(parents=True, exist_ok=True)
     log = out / "crawl.log"
     load = load1()

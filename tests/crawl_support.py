@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from archiver.dw.dumps import iter_dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 DUMPS = ROOT / "tests" / "data" / "feed-dumps"
@@ -49,6 +52,7 @@ def run_crawl(
     args: dict[str, Any] | None = None,
     timeout: float = 300,
     preexec: Any = None,
+    extra_env: dict[str, str] | None = None,
 ) -> CrawlRun:
     """`scrapy crawl feeddump` against a running stand-in (conftest's `standin`), output in `out`."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", "feeddump"]
@@ -59,5 +63,16 @@ def run_crawl(
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}  # the profile scrapy.cfg names
+    env.update(extra_env or {})
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
     return CrawlRun(out, proc.returncode, proc.stdout + proc.stderr)
+
+
+def subset(tmp: Path, names: list[int]) -> Path:
+    """A dump folder `tmp/dumps` with the dumps of these article ids (first file of each), added to what is there."""
+    folder = tmp / "dumps"
+    folder.mkdir(exist_ok=True)
+    by_id = {r.entry.article_id: Path(r.path) for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw}
+    for article_id in names:
+        shutil.copy(by_id[int(article_id)], folder / f"{article_id}.md")
+    return folder

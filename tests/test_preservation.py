@@ -25,6 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.preservation import fixity, manifest
 from archiver.warc.cdxj import read_cdxj
 from archiver.warc.lookup import archived_response, read_record_at
+from archiver.warc.wacz import run_text_files
 
 DUMPS = ROOT / "tests" / "data" / "feed-dumps" / "duty-machine-news"  # 19 dumps: two runs in a minute
 BAGIT_LINE = re.compile(r"^[0-9a-f]{64}  \S+$")
@@ -101,6 +102,7 @@ def test_every_closed_file_is_recorded_at_close_with_its_digest_and_size(crawled
     expected = {"items/run-1.jsonl", "items/run-2.jsonl", "reports/run-1.json", "reports/run-2.json"}
     for w in sorted((crawled / "warc").glob("*.warc.gz")):
         expected |= {f"warc/{w.name}", f"warc/{w.name}.cdxj"}
+    expected |= {f"warc/{w.name}" for w in (crawled / "warc").glob("*.warc.wet.gz")}  # text files: no CDXJ
     assert len(expected) >= 8
     assert set(recorded) == expected
     for rel, rec in recorded.items():
@@ -323,7 +325,11 @@ def test_bag_of_the_first_run_is_valid_and_holds_its_files_as_hard_links(crawled
     assert (target / "tagmanifest-sha256.txt").exists() and (target / "tagmanifest-sha512.txt").exists()
     (w1,) = run_warc(crawled, "run-1")
     payload = {p.relative_to(target / "data").as_posix() for p in (target / "data").rglob("*") if p.is_file()}
-    assert payload == {f"warc/{w1.name}", f"warc/{w1.name}.cdxj", "items/run-1.jsonl", "reports/run-1.json"}
+    texts = {f"warc/{w.name}" for w in run_text_files(crawled / "warc", "run-1")}  # the items' conversion records
+    assert (
+        texts
+        and payload == {f"warc/{w1.name}", f"warc/{w1.name}.cdxj", "items/run-1.jsonl", "reports/run-1.json"} | texts
+    )
     assert (target / "data" / "warc" / w1.name).stat().st_ino == w1.stat().st_ino  # no doubled disk
     info = bag_info(target)
     assert info["Source-Organization"] == ["Example Archive"] and info["Contact-Email"] == ["archive@example.org"]
@@ -332,7 +338,7 @@ def test_bag_of_the_first_run_is_valid_and_holds_its_files_as_hard_links(crawled
     articles = {json.loads(x)["article_id"] for x in items if json.loads(x)["kind"] != "reference"}
     assert info["Article-Count"] == [str(len(articles))] and articles
     size = sum((crawled / p).stat().st_size for p in payload)
-    assert info["Payload-Oxum"] == [f"{size}.4"]
+    assert info["Payload-Oxum"] == [f"{size}.{len(payload)}"]
     report = json.loads((crawled / "reports" / "run-1.json").read_text("utf-8"))
     assert info["Crawl-Date-Range"] == [f"{report['started']}/{report['finished']}"]
     assert "Depends-On" not in info
@@ -435,7 +441,8 @@ def test_a_bag_on_another_file_system_gets_copies(output, tmp_path):
     try:
         res = scrapy("bag", "--output-dir", output, "--run", "run-1", "-o", target)
         assert res.returncode == 0, res.stdout + res.stderr
-        assert "(0 hard links, 4 copies)" in res.stdout  # os.link fails across file systems: copied instead
+        payload = 4 + len(run_text_files(output / "warc", "run-1"))  # WARC, CDXJ, items, report, text files
+        assert f"(0 hard links, {payload} copies)" in res.stdout  # os.link fails across file systems: copied instead
         validate(target)
     finally:
         shutil.rmtree(target, ignore_errors=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawl_support import DUMPS, FAST, ROOT, CrawlRun, run_crawl
+from crawl_support import DUMPS, FAST, ROOT, CrawlRun, run_crawl, subset
 from jsonschema import Draft202012Validator
 from scrapy.http import HtmlResponse
 from warc_support import fetch, running_wayback, undo_encoding
@@ -23,6 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.dw.dumps import iter_dumps
 from archiver.items.model import item_schema
 from archiver.spiders.feeddump import encoding_error
+from archiver.standin.assets import assets
 from archiver.standin.content import render_api, render_page
 from archiver.standin.corpus import Corpus
 from archiver.state.store import State
@@ -32,8 +32,14 @@ WITH_IMAGES = {r.entry.article_id for r in iter_dumps([DUMPS]) if r.entry and r.
 
 
 @pytest.fixture(scope="module")
-def first(standin, tmp_path_factory) -> CrawlRun:
-    run = run_crawl(tmp_path_factory.mktemp("first"), standin)
+def tldextract_cache(tmp_path_factory) -> Path:
+    """An empty tldextract cache, as on a fresh machine: no public suffix list cached yet."""
+    return tmp_path_factory.mktemp("tldextract-cache")
+
+
+@pytest.fixture(scope="module")
+def first(standin, tmp_path_factory, tldextract_cache) -> CrawlRun:
+    run = run_crawl(tmp_path_factory.mktemp("first"), standin, extra_env={"TLDEXTRACT_CACHE": str(tldextract_cache)})
     assert run.returncode == 0, run.log[-4000:]
     return run
 
@@ -99,9 +105,35 @@ def test_captures_point_at_their_warc_records(first):
         assert headers.get_header("WARC-Payload-Digest") == capture["payload_digest"]
 
 
+def test_captures_point_at_their_conversion_records_in_the_text_files(first):
+    """The extracted text is beside the captures, never among them: a replay tool's latest capture stays the page."""
+    converted = [c for i in first.items() for c in i["captures"] if c.get("conversion")]
+    assert {c["role"] for c in converted} == {"page", "api"}
+    for capture in converted[::11]:
+        pointer = capture["conversion"]
+        assert pointer["warc_file"].endswith(".warc.wet.gz")
+        with open(first.out / "warc" / pointer["warc_file"], "rb") as f:
+            f.seek(pointer["offset"])
+            (record,) = ArchiveIterator(io.BytesIO(f.read(pointer["length"])))
+            headers = record.rec_headers
+            assert record.rec_type == "conversion" and headers.get_header("WARC-Record-ID") == pointer["record_id"]
+            assert headers.get_header("WARC-Refers-To") == capture["record_id"]
+            assert headers.get_header("WARC-Target-URI") == capture["url"]
+    for path in first.warc_files():
+        with open(path, "rb") as f:
+            assert "conversion" not in {r.rec_type for r in ArchiveIterator(f)}
+
+
+def test_an_offline_crawl_logs_no_traceback(first, tldextract_cache):
+    """tldextract (Scrapy's cookie middleware) uses its bundled suffix list instead of trying the internet."""
+    assert "Traceback" not in first.log
+    assert list(tldextract_cache.rglob("*.json"))  # it did look the suffixes up, from a fresh cache
+
+
 def test_every_warc_file_passes_warcio_and_our_checks(first):
-    files = [str(p) for p in first.warc_files()]
-    assert files and not list((first.out / "warc").glob("*.open"))
+    text_files = sorted((first.out / "warc").glob("*.warc.wet.gz"))
+    files = [str(p) for p in first.warc_files() + text_files]
+    assert text_files and not list((first.out / "warc").glob("*.open"))
     ours = subprocess.run([sys.executable, "-m", "scrapy", "warc-check", *files], capture_output=True, text=True)
     assert ours.returncode == 0, ours.stdout + ours.stderr
     warcio = subprocess.run(["warcio", "check", *files], capture_output=True, text=True)
@@ -118,6 +150,7 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
     assert {c["url"] for i in first.items() for c in i["captures"]} <= indexed
 
     corpus = Corpus.from_entries(r.entry for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw)
+    served_assets = {f"https://{host}{path}": a.body for (host, path), a in assets().items()}
     with running_wayback(pywb_bin, first.out / "warc", tmp_path) as wayback:
         replayed = 0
         for item in first.items():
@@ -126,10 +159,13 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
                 if c["role"] == "image" or c["status"] != 200:
                     continue
                 served = (render_page if c["role"] == "page" else render_api)(article, corpus.get).encode("utf-8")
-                stamp = "".join(ch for ch in c["fetched_at"] if ch.isdigit())[:14]
-                status, headers, body = fetch(f"{wayback}/{stamp}id_/{c['url']}")
+                # no timestamp: the latest capture, what a reader gets by default (never the extracted text)
+                status, headers, body = fetch(f"{wayback}/id_/{c['url']}")
                 assert status == 200 and undo_encoding(headers, body) == served, c["url"]
                 replayed += 1
+        for url, body in served_assets.items():  # the page requisites, as the stand-in served them
+            status, headers, replayed_body = fetch(f"{wayback}/id_/{url}")
+            assert status == 200 and undo_encoding(headers, replayed_body) == body, url
     assert replayed == 192 + 192 + 68  # every page and API capture of the run
 
     wacz = tmp_path / "run.wacz"
@@ -139,16 +175,11 @@ def test_replay_and_packaging_tools_accept_the_archive(first, pywb_bin, tmp_path
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert packed.returncode == 0 and "validate passed" in packed.stdout, packed.stdout + packed.stderr
-
-
-def subset(tmp: Path, names: list[str]) -> Path:
-    """A dump folder with the dumps of these article ids (first file of each)."""
-    folder = tmp / "dumps"
-    folder.mkdir(exist_ok=True)
-    by_id = {r.entry.article_id: Path(r.path) for r in iter_dumps([DUMPS]) if r.entry and r.entry.is_dw}
-    for article_id in names:
-        shutil.copy(by_id[int(article_id)], folder / f"{article_id}.md")
-    return folder
+    every = subprocess.run(
+        [sys.executable, "-m", "scrapy", "wacz", "--all", "--output-dir", str(first.out), "-o", str(wacz)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert every.returncode == 0 and f"{len(files)} WARC files" in every.stdout, every.stdout + every.stderr
 
 
 SOME = sorted(DW_IDS)[:12]

@@ -30,9 +30,9 @@ def crawl(tmp: Path, settings: dict | None = None) -> tuple[Server, dict]:
     return server, {"base": server.base, "log": result.stderr, "decoded": dict(server.decoded)}
 
 
-def read_all(warc_dir: Path) -> list:
+def read_all(warc_dir: Path, pattern: str = "*.warc.gz") -> list:
     out = []
-    for path in sorted(warc_dir.glob("*.warc.gz")):
+    for path in sorted(warc_dir.glob(pattern)):
         with open(path, "rb") as f:
             it = ArchiveIterator(f)
             for rec in it:
@@ -57,9 +57,13 @@ def by_type(records, rtype, path=None):
 
 def test_files_are_named_closed_and_valid_for_every_tool(run11):
     files = sorted(run11["warc"].glob("*.warc.gz"))
-    assert len(files) == 1 and not list(run11["warc"].glob("*.open"))
+    text_files = sorted(run11["warc"].glob("*.warc.wet.gz"))
+    assert len(files) == 1 and len(text_files) == 1 and not list(run11["warc"].glob("*.open"))
     assert files[0].name.startswith("archiver-") and files[0].name.endswith(".warc.gz")
-    warcio = subprocess.run(["warcio", "check", "-v", *map(str, files)], capture_output=True, text=True)
+    assert not text_files[0].with_name(text_files[0].name + ".cdxj").exists()  # no index: text is no capture
+    assert text_files[0].name.startswith("archiver-") and check_file(text_files[0], "1.1").ok
+    assert read_all(run11["warc"], "*.warc.wet.gz")[0][1] == "warcinfo"
+    warcio = subprocess.run(["warcio", "check", "-v", *map(str, files + text_files)], capture_output=True, text=True)
     assert warcio.returncode == 0, warcio.stdout
     own = subprocess.run(
         [sys.executable, "-m", "scrapy", "warc-check", "--version", "1.1", str(run11["warc"])],
@@ -67,7 +71,7 @@ def test_files_are_named_closed_and_valid_for_every_tool(run11):
         text=True,
     )
     assert own.returncode == 0, own.stdout
-    assert "OK" in own.stdout
+    assert own.stdout.count(": OK,") == 2  # the capture file and the text file
     assert "check passed" in run11["log"]
 
 
@@ -240,7 +244,8 @@ def test_metadata_records_carry_provenance_and_outlinks(run11):
 def test_conversion_records_refer_to_the_response(run11):
     records = read_all(run11["warc"])
     ids = {r[2].get_header("WARC-Record-ID"): r for r in records}
-    convs = by_type(records, "conversion")
+    assert not by_type(records, "conversion")  # never beside the captures: replay would find them under the URI
+    convs = by_type(read_all(run11["warc"], "*.warc.wet.gz"), "conversion")
     assert len(convs) == 2  # /page and /gzip-chunked
     for c in convs:
         assert c[2].get_header("Content-Type") == "text/plain; charset=utf-8"

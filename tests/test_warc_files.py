@@ -18,7 +18,7 @@ from warc_support import Server, items, run_crawl
 from archiver.warc.check import check_file, iter_raw_records, parse_record
 from archiver.warc.records import build_conversion
 from archiver.warc.recover import orphans, recover_dir, recover_file
-from archiver.warc.writer import RollingWarcWriter, safe_hostname
+from archiver.warc.writer import WET_SUFFIX, RollingWarcWriter, safe_hostname
 
 # The digest index is the state (the default), which is its extension's.
 WITH_STATE = {"EXTENSIONS": {"archiver.state.extension.StateExtension": 10}}
@@ -127,7 +127,9 @@ def written_file(tmp_path: Path, n: int) -> Path:
     return writer.close()
 
 
-def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
+@pytest.mark.parametrize("suffix", [".warc.gz", WET_SUFFIX])
+def test_warc_recover_cuts_at_the_last_complete_record(tmp_path, suffix):
+    """Capture files and text files (`*.warc.wet.gz`) alike."""
     complete = written_file(tmp_path, 5)
     offsets = [raw.offset for raw in iter_raw_records(complete)]
     size = complete.stat().st_size
@@ -135,7 +137,7 @@ def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
     warc_dir.mkdir()
     pid = dead_pid()
     for k, cut in enumerate((offsets[-1] + 7, (offsets[-1] + size) // 2, size - 3)):
-        name = f"archiver-2024010100000000{k}-00000-{safe_hostname()}-{pid}.warc.gz.open"
+        name = f"archiver-2024010100000000{k}-00000-{safe_hostname()}-{pid}{suffix}.open"
         data = complete.read_bytes()[:cut]
         (warc_dir / name).write_bytes(data)
     out = subprocess.run(
@@ -143,7 +145,8 @@ def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
     )
     assert out.returncode == 0, out.stdout
     assert out.stdout.count("5 records kept") == 3 and out.stdout.count("valid") == 3
-    for f in warc_dir.glob("*.warc.gz"):
+    assert len(list(warc_dir.glob(f"*{suffix}"))) == 3 and not list(warc_dir.glob("*.open"))
+    for f in warc_dir.glob(f"*{suffix}"):
         assert f.stat().st_size == offsets[-1]
         assert check_file(f).ok
 
@@ -151,8 +154,9 @@ def test_warc_recover_cuts_at_the_last_complete_record(tmp_path):
 def test_recovery_never_touches_a_live_writer(tmp_path):
     warc_dir = tmp_path / "warc"
     # our own writer, still open (locked)
-    writer = RollingWarcWriter(warc_dir)
+    writer = RollingWarcWriter(warc_dir, suffix=WET_SUFFIX)
     writer.write([build_conversion("https://example.org/", "<urn:uuid:x>", "text", datetime.now(UTC))])
+    assert writer.current_name and writer.current_name.endswith(WET_SUFFIX)
     # a file named after a live process of this host (not locked)
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
@@ -185,7 +189,7 @@ def test_a_conversion_sent_while_closing_still_ends_in_a_closed_valid_file(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
     warc_dir = tmp_path / "out" / "warc"
     assert not list(warc_dir.glob("*.open"))
-    files = sorted(warc_dir.glob("*.warc.gz"))
+    files = sorted(warc_dir.glob("*.warc.gz")) + sorted(warc_dir.glob(f"*{WET_SUFFIX}"))
     recs = [r for f in files for r in records_of(f)]
     assert any(r.get("WARC-Type") == "conversion" and r.block == b"late text" for r in recs)
     assert all(check_file(f).ok for f in files)

@@ -1,4 +1,8 @@
-"""`scrapy wacz [--run RUN_ID | WARC...] -o out.wacz`: package WARCs into a WACZ with pages from the items."""
+"""`scrapy wacz [--run RUN_ID | --all | WARC...] -o out.wacz`: package WARCs into a WACZ, pages from the items.
+
+Without a run or files it packages the latest run. Only capture files go in (`*.warc.gz`): the extracted text is in
+pages/pages.jsonl, where ReplayWeb.page searches it, and conversion records indexed as captures would shadow pages.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,15 @@ from scrapy.exceptions import UsageError
 
 from archiver.config import output_dir
 from archiver.preservation.closure import closure
-from archiver.warc.wacz import create_wacz, pages_from_items, run_warcs, validate_wacz, warcinfo_fields, write_pages
+from archiver.warc.wacz import (
+    create_wacz,
+    latest_run,
+    pages_from_items,
+    run_warcs,
+    validate_wacz,
+    warcinfo_fields,
+    write_pages,
+)
 
 
 class Command(ScrapyCommand):
@@ -22,7 +34,7 @@ class Command(ScrapyCommand):
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "[--run RUN_ID | WARC...] -o OUT.wacz"
+        return "[--run RUN_ID | --all | WARC...] -o OUT.wacz"
 
     def short_desc(self) -> str:
         return "Package WARC files into a WACZ (pages from the items), then validate it"
@@ -30,7 +42,8 @@ class Command(ScrapyCommand):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-o", "--output", dest="wacz_output", required=True, help="the .wacz to write")
-        parser.add_argument("--run", help="package the WARCs and items of this run id")
+        parser.add_argument("--run", help="package the WARCs and items of this run id (default: the latest run)")
+        parser.add_argument("--all", action="store_true", help="package every WARC file and item of the output folder")
         parser.add_argument("--output-dir", help="archiver output folder (default ARCHIVER_OUTPUT_DIR)")
         parser.add_argument(
             "--no-closure", action="store_true", help="with --run: leave out earlier files holding revisit originals"
@@ -40,22 +53,29 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         output = Path(opts.output_dir) if opts.output_dir else output_dir(self.settings)
-        if opts.run and args:
-            raise UsageError("give --run or WARC files, not both")
+        if sum(map(bool, (opts.run, opts.all, args))) > 1:
+            raise UsageError("give one of --run, --all or WARC files")
+        run = opts.run
         carried: list[Path] = []
-        if opts.run:
-            warcs = run_warcs(output / "warc", opts.run)
-            item_files = sorted((output / "items").glob(f"{opts.run}*.jsonl"))
-            if not opts.no_closure:  # a later run's revisits replay only with the files holding their originals
-                carried = sorted(closure(output / "warc", warcs).originals)
-        elif args:
+        if args:
             warcs = [Path(a) for a in args]
             runs = {warcinfo_fields(w).get("isPartOf") for w in warcs} - {None}
             item_files = [p for r in runs for p in sorted((output / "items").glob(f"{r}*.jsonl"))]
             if not item_files:
                 item_files = sorted((output / "items").glob("*.jsonl"))
+        elif opts.all:
+            warcs = sorted((output / "warc").glob("*.warc.gz"))
+            item_files = sorted((output / "items").glob("*.jsonl"))
         else:
-            raise UsageError("give --run RUN_ID or WARC files")
+            run = run or latest_run(output)
+            if run is None:
+                print(f"no run in {output}: nothing to package", file=sys.stderr)
+                self.exitcode = 1
+                return
+            warcs = run_warcs(output / "warc", run)
+            item_files = sorted((output / "items").glob(f"{run}*.jsonl"))
+            if not opts.no_closure:  # a later run's revisits replay only with the files holding their originals
+                carried = sorted(closure(output / "warc", warcs).originals)
         if not warcs:
             print("no WARC files to package", file=sys.stderr)
             self.exitcode = 1
@@ -64,7 +84,7 @@ class Command(ScrapyCommand):
         pages = pages_from_items(item_files, roles)
         with tempfile.TemporaryDirectory() as tmp:
             pages_file = write_pages(pages, Path(tmp) / "pages.jsonl") if pages else None
-            create_wacz(warcs + carried, Path(opts.wacz_output), pages_file, title=opts.run)
+            create_wacz(warcs + carried, Path(opts.wacz_output), pages_file, title=run)
         ok, report = validate_wacz(Path(opts.wacz_output))
         print(
             f"{opts.wacz_output}: {len(warcs)} WARC files, {len(carried)} earlier ones holding revisit originals, "

@@ -24,6 +24,16 @@ class FeedRef:
 
 
 @dataclass(slots=True)
+class TextRecord:
+    """Where the conversion record holding a capture's extracted text is (a `*.warc.wet.gz` file)."""
+
+    warc_file: str
+    offset: int
+    length: int
+    record_id: str
+
+
+@dataclass(slots=True)
 class Capture:
     """One archived exchange of the article and where its WARC record is."""
 
@@ -37,6 +47,7 @@ class Capture:
     record_id: str | None = None
     payload_digest: str | None = None
     record_type: str | None = None
+    conversion: TextRecord | None = None
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from archiver.preservation import manifest
 from archiver.preservation.closure import closure
 from archiver.warc.cdxj import cdxj_path
 from archiver.warc.recover import pid_alive
-from archiver.warc.wacz import run_warcs, warcinfo_fields
+from archiver.warc.wacz import run_text_files, run_warcs, warcinfo_fields
 from archiver.warc.writer import NAME_RE, fsync_dir
 
 CHECKSUMS = ("sha256", "sha512")
@@ -80,6 +80,8 @@ def select(root: Path, runs: Sequence[str] | None = None, with_closure: bool = T
     if runs:
         warcs = sorted({w for run in runs for w in run_warcs(warc_dir, run)})
         files = _with_index(root, warcs)
+        texts = sorted({w for run in runs for w in run_text_files(warc_dir, run)})
+        files += [manifest.relative(root, w) for w in texts]
         for run in runs:
             for rel in (f"items/{run}.jsonl", f"reports/{run}.json"):
                 if (root / rel).exists():

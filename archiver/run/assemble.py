@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from archiver.items.model import ArticleItem, Capture, ImageRef, ItemError
+from archiver.items.model import ArticleItem, Capture, ImageRef, ItemError, TextRecord
 from archiver.timefmt import now_iso
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class Fetched:
     error: str | None = None
     capture: dict[str, Any] | None = None
     fetched_at: str = field(default_factory=lambda: now_iso())
+    conversion: TextRecord | None = None  # the conversion record of the text extracted from it
 
     @property
     def ok(self) -> bool:
@@ -67,6 +68,7 @@ def capture_of(part: Fetched) -> Capture | None:
         record_id=warc.get("record_id"),
         payload_digest=warc.get("payload_digest"),
         record_type=warc.get("record_type"),
+        conversion=part.conversion,
     )
 
 

@@ -84,6 +84,9 @@ def free_space(path: Path) -> str:
     return f"{free // (1024 * 1024)} MB free on the disk of {probe}"
 
 
+REQUISITE_OUTCOMES = ("archived", "failed", "fresh", "refused")
+
+
 def short_reason(reason: str) -> str:
     """A reason without the per-URL detail, for grouping."""
     return reason.split(":")[0]
@@ -303,6 +306,8 @@ class RunReport:
             "rechecks": self.rechecks(),
             "references": tally(self.references),
             "images": dict(self.images),
+            # Page requisites (archiver.fetch.requisites): in the WARC, not in items; `fresh` were captured lately.
+            "requisites": {k: stats.get_value(f"archiver/requisites/{k}", 0) for k in REQUISITE_OUTCOMES},
             "bytes": stats.get_value("downloader/response_bytes", 0),
             "requests": stats.get_value("downloader/request_count", 0),
             "items_written": stats.get_value("item_scraped_count", 0),
@@ -344,6 +349,7 @@ class RunReport:
             f" {r.get('unchanged', 0)} unchanged",
             f"  {recheck_text(report['rechecks'])}" if "rechecks" in report else "",
             f"  images: {report['images'].get('archived', 0)} archived, {report['images'].get('failed', 0)} failed",
+            "  requisites: " + ", ".join(f"{report.get('requisites', {}).get(k, 0)} {k}" for k in REQUISITE_OUTCOMES),
             f"  bytes: {report['bytes']}, items written: {report['items_written']}",
             f"  WARC files: {len(report['warc_files'])}, failing checks: "
             f"{sum(1 for w in report['warc_files'] if not w['ok'])}",

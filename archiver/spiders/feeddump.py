@@ -28,7 +28,7 @@ from archiver.dw.api import ApiError, parse_article_json
 from archiver.dw.dumps import API_URL, DumpResult, FeedEntry, iter_dumps
 from archiver.extraction.pool import ExtractionPool
 from archiver.fetch.scope import out_of_scope
-from archiver.items.model import ArticleItem, ItemError
+from archiver.items.model import ArticleItem, ItemError, TextRecord
 from archiver.items.storage import items_file
 from archiver.run.assemble import CONTENT_STATUSES, ArticleParts, Fetched, article_item
 from archiver.run.ids import run_id_for
@@ -39,6 +39,7 @@ from archiver.state.errors import StateError
 from archiver.timefmt import now_iso
 from archiver.warc.lookup import archived_body
 from archiver.warc.middleware import CAPTURE_ERROR
+from archiver.warc.writer import WrittenRecord
 
 READ_BATCH = 256
 
@@ -100,6 +101,7 @@ class FeedDumpSpider(Spider):
         dumps: str | None = None,
         refs_depth: str | int | None = None,
         media: str | bool | None = None,
+        requisites: str | bool | None = None,
         limit: str | int | None = None,
         since: str | None = None,
         until: str | None = None,
@@ -107,13 +109,22 @@ class FeedDumpSpider(Spider):
     ) -> None:
         super().__init__(**kwargs)
         args = config.parse_spider_args(
-            {"dumps": dumps, "refs_depth": refs_depth, "media": media, "limit": limit, "since": since, "until": until}
+            {
+                "dumps": dumps,
+                "refs_depth": refs_depth,
+                "media": media,
+                "requisites": requisites,
+                "limit": limit,
+                "since": since,
+                "until": until,
+            }
         )
         self.dump_paths = [p for p in (dumps or "").split(",") if p.strip()] or [bundled_dumps()]
         self._args = {"refs_depth": args["refs_depth"], "media": args["media"]}
         self.limit = args["limit"]
         self.since = args["since"]
         self.until = args["until"]
+        self.requisites = args["requisites"]  # read by archiver.fetch.requisites (ARCHIVER_REQUISITES when None)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -319,9 +330,13 @@ class FeedDumpSpider(Spider):
             return None
 
     def _text_extracted(self, part: Fetched, text: str | None) -> None:
+        """Announce the text; the WARC writer's answer (where its conversion record went) goes on the capture."""
         record_id = (part.capture or {}).get("record_id")
         if text and record_id:
-            self.crawler.signals.send_catch_log(signals.text_extracted, url=part.url, record_id=record_id, text=text)
+            answers = self.crawler.signals.send_catch_log(
+                signals.text_extracted, url=part.url, record_id=record_id, text=text
+            )
+            part.conversion = next((text_record(w) for _, w in answers if isinstance(w, WrittenRecord)), None)
 
     async def _references(self, item: ArticleItem, depth: int) -> AsyncIterator[ArticleItem]:
         """API JSON of the articles cited by an item at `depth`, breadth first up to `refs_depth` hops."""
@@ -385,3 +400,8 @@ def encoding_error(response: Response, role: str) -> str | None:
     except UnicodeDecodeError as exc:
         return f"encoding: body is not valid {declared} (byte {exc.start})"
     return None
+
+
+def text_record(written: WrittenRecord) -> TextRecord:
+    """The item's pointer to a written conversion record."""
+    return TextRecord(written.warc_file, written.offset, written.length, written.record_id)

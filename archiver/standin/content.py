@@ -245,7 +245,9 @@ def _footer() -> str:
         '<section data-tracking-name="footer-section-standard-links"><ul><li><a href="/zh/版本说明/a-18004808">'
         '版本说明</a></li><li><a href="/zh/数据保护/a-18004812">数据保护</a></li>'
         '<li><a href="/zh/无障碍声明/a-51553138">'
-        "无障碍声明</a></li></ul><p>© 2025 德国之声</p></section></footer>"
+        '无障碍声明</a></li></ul><img src="/images/logos/dw-logo-footer.png" '
+        'srcset="/images/logos/dw-logo-footer.png 1x, /images/logos/dw-logo-footer@2x.png 2x" alt="DW" '
+        'width="66" height="36"><p>© 2025 德国之声</p></section></footer>'
     )
 
 
@@ -372,6 +374,8 @@ def render_page(article: Article, lookup: Lookup, *, revision: int = 0, chrome: 
         f'  <title data-rh="true">{title} – DW – {date_de}</title>\n'
         '  <script type="module" defer="true" crossorigin src="/static/index-ba192e66.js"></script>\n'
         '  <link rel="stylesheet" href="/static/index-ef709cb8.css">\n'
+        '  <link rel="preload" href="/static/fonts/noto-sans-sc-regular-3f1a9c20.woff2" as="font" type="font/woff2" '
+        "crossorigin>\n"
         f'<link data-rh="true" rel="canonical" href="{canonical}"/>'
         '<link data-rh="true" rel="preconnect" href="https://static.dw.com"/>'
         '<link data-rh="true" rel="manifest" href="/zh/manifest.json"/>'

@@ -34,6 +34,7 @@ from twisted.web import http, resource, server
 from archiver.config import DW_HOSTS
 from archiver.dw.dumps import FeedEntry, iter_dumps
 from archiver.standin import content
+from archiver.standin.assets import CACHE_CONTROL, assets
 from archiver.standin.corpus import Article, Corpus
 from archiver.standin.faults import FaultPlan
 from archiver.standin.images import CONTENT_TYPES, image_bytes
@@ -259,10 +260,27 @@ class Responder(resource.Resource):
 
     # --- routing ---
 
+    def _asset(self, host: str, path: str) -> Reply | None:
+        """A static file of the page (stylesheet, script, font, icon), as a CDN serves a hashed name."""
+        asset = assets().get((host, path))
+        if asset is None:
+            return None
+
+        def build() -> Reply:
+            headers = [("Cache-Control", CACHE_CONTROL)]
+            reply = Reply(200, asset.body, asset.content_type, headers=headers, last_modified=_IMAGE_DATE)
+            reply.compressible = asset.compressible
+            return reply
+
+        return self._cached(("asset", host, path), build)
+
     def route(self, host: str, path: str, uri: str) -> tuple[str, int, Any] | Reply:
         """(role, id, build(revision)) for a servable resource, or a finished Reply (404, 301)."""
         if path == "/robots.txt":
             return Reply(200, content.ROBOTS[host].encode(), "text/plain; charset=utf-8", last_modified=_IMAGE_DATE)
+        asset = self._asset(host, path)
+        if asset is not None:
+            return asset
         if host == "www.dw.com":
             # Dump URLs may carry a raw `?` inside the slug, putting the id in the query: such a target
             # is matched whole and redirected to the canonical URL. A query after the id is ignored.
@@ -361,7 +379,8 @@ class Responder(resource.Resource):
         if reply.status == 200 and reply.last_modified:
             request.setHeader(b"last-modified", _http_date(reply.last_modified).encode())
         if host == "www.dw.com":
-            request.setHeader(b"cache-control", b"public, max-age=60")
+            if not request.responseHeaders.hasHeader(b"cache-control"):  # hashed static files say a year
+                request.setHeader(b"cache-control", b"public, max-age=60")
             for cookie in (
                 b"dwuid=standin%d; Path=/; Max-Age=31536000; Secure; SameSite=Lax" % self.revisions.epoch,
                 b"AKA_A2=A; Max-Age=3600; path=/; domain=dw.com; secure; HttpOnly",

@@ -74,20 +74,23 @@ def memory_index(crawler: Any = None) -> MemoryCaptureIndex:
     return MemoryCaptureIndex()
 
 
+def row_value(row: Any, name: str) -> Any:
+    """A field of an index row: an object with attributes, or a mapping."""
+    if isinstance(row, dict):
+        return row.get(name)
+    try:
+        return row[name]
+    except (TypeError, KeyError, IndexError):
+        return getattr(row, name, None)
+
+
 def as_prior(row: Any) -> PriorCapture | None:
     """A PriorCapture from an index row (object with attributes, or mapping); None if it lacks a field."""
     if row is None:
         return None
-
-    def get(name: str) -> Any:
-        if isinstance(row, dict):
-            return row.get(name)
-        try:
-            return row[name]
-        except (TypeError, KeyError, IndexError):
-            return getattr(row, name, None)
-
-    record_id, url, fetched_at = get("record_id"), get("url"), get("fetched_at")
+    record_id, url, fetched_at = (row_value(row, name) for name in ("record_id", "url", "fetched_at"))
     if not (record_id and url and fetched_at):
         return None
-    return PriorCapture(record_id=record_id, url=url, fetched_at=fetched_at, payload_digest=get("payload_digest"))
+    return PriorCapture(
+        record_id=record_id, url=url, fetched_at=fetched_at, payload_digest=row_value(row, "payload_digest")
+    )

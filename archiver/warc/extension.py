@@ -1,7 +1,7 @@
 """The crawler's one WARC writer: captures exchanges, writes conversion records, recovers, indexes and checks files.
 
-`WarcWriterExtension.from_crawler()` returns the same object for every caller of one crawler, so the capture
-middleware and the extension list can both name it.
+Other components find it with `crawler.get_extension(WarcWriterExtension)`: the capture middleware, the page
+requisites. Capture records go to `*.warc.gz` files, conversion (extracted-text) records to `*.warc.wet.gz` files.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from archiver.warc.records import (
     sha1_digest,
 )
 from archiver.warc.recover import Recovery, recover_dir
-from archiver.warc.writer import OPEN_SUFFIX, RollingWarcWriter, safe_hostname
+from archiver.warc.writer import OPEN_SUFFIX, WET_SUFFIX, RollingWarcWriter, WrittenRecord, safe_hostname
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +102,15 @@ def forget_lost_records(crawler: Crawler, warc_file: str, from_offset: int) -> l
 
 
 def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
-    """Write the CDXJ index beside a closed WARC file, record both digests and check it (in a child process)."""
+    """Write the CDXJ index beside a closed capture file, record the digests and check it (in a child process).
+
+    Text files (`*.warc.wet.gz`) are checked, not indexed: an index is what replay tools look captures up in.
+    """
     error = None
     closed = [path]
     try:
-        closed.append(write_cdxj(path))
+        if not path.name.endswith(WET_SUFFIX):
+            closed.append(write_cdxj(path))
     except Exception as e:
         error = f"cdxj-indexer failed: {e!r}"
     try:
@@ -155,15 +159,18 @@ class WarcWriterExtension:
         self.check_on_close = bool(get(s, "ARCHIVER_WARC_CHECK_ON_CLOSE"))
         self.max_size = s.getint("DOWNLOAD_MAXSIZE")
         self.index: CaptureIndex = load_index_factory(get(s, "ARCHIVER_WARC_CAPTURE_INDEX"))(crawler)
-        self.writer = RollingWarcWriter(
-            self.directory,
-            prefix=str(get(s, "ARCHIVER_WARC_PREFIX")),
-            version=self.version,
-            max_size=int(get(s, "ARCHIVER_WARC_MAX_SIZE")),
-            gzip_level=int(get(s, "ARCHIVER_WARC_GZIP_LEVEL")),
-            warcinfo_fields=self._warcinfo_fields,
-            on_close=self._file_closed,
-        )
+        files = {
+            "prefix": str(get(s, "ARCHIVER_WARC_PREFIX")),
+            "version": self.version,
+            "max_size": int(get(s, "ARCHIVER_WARC_MAX_SIZE")),
+            "gzip_level": int(get(s, "ARCHIVER_WARC_GZIP_LEVEL")),
+            "warcinfo_fields": self._warcinfo_fields,
+            "on_close": self._file_closed,
+        }
+        self.writer = RollingWarcWriter(self.directory, **files)
+        # Conversion records go to files of their own (Common Crawl's WET): under a page's URI in the capture
+        # files, a replay tool's latest capture of the page would be its extracted text.
+        self.text_writer = RollingWarcWriter(self.directory, suffix=WET_SUFFIX, **files)
         self._pending: list[Deferred] = []
         self._finalizer: ProcessPoolExecutor | None = None
         self.results: list[CheckResult] = []
@@ -314,11 +321,11 @@ class WarcWriterExtension:
             return [], None
         return outlinks(request.url, ctype, decoded), decoded if encodings and scrapy_same else None
 
-    def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> None:
-        """Answer `archiver.signals.text_extracted` with a conversion record."""
+    def text_extracted(self, url: str, record_id: str, text: str, **kwargs: Any) -> WrittenRecord | None:
+        """Answer `archiver.signals.text_extracted` with a conversion record in the text files; where it went."""
         record = build_conversion(url, record_id, text, datetime.now(UTC), self.version)
         try:
-            self.writer.write([record])
+            (written,) = self.text_writer.write([record])
         except OSError as exc:
             self.stats.inc_value("warc/conversion_errors")
             logger.error("WARC conversion record of %s not written: %s", url, exc)
@@ -326,6 +333,7 @@ class WarcWriterExtension:
             return
         self.stats.inc_value("warc/records/conversion")
         self.stats.inc_value("warc/records")
+        return written
 
     def article_finished(self, item: Any, **kwargs: Any) -> None:
         """A recheck's metadata record: its kind, changed fields and the previous version's captures (provenance)."""
@@ -371,26 +379,28 @@ class WarcWriterExtension:
             logger.warning("WARC recovery: %d articles had records in the part cut off; fetched again", len(articles))
 
     async def spider_closed(self, spider: scrapy.Spider) -> None:
-        """Close the current file and wait until every closed file is indexed, checked and reported."""
-        self._close_writer()
+        """Close the current files and wait until every closed file is indexed, checked and reported."""
+        for writer in (self.writer, self.text_writer):
+            self._close_writer(writer)
         await maybe_deferred_to_future(DeferredList(list(self._pending)))
 
     def engine_stopped(self) -> None:
-        """Close a file opened by records written after spider_closed (late conversions), checking it in place."""
-        self.writer.on_close = None
-        final = self._close_writer()
-        if final is not None:
-            self._report(self._finalize(final))
+        """Close files opened by records written after spider_closed (late conversions), checking them in place."""
+        for writer in (self.writer, self.text_writer):
+            writer.on_close = None
+            final = self._close_writer(writer)
+            if final is not None:
+                self._report(self._finalize(final))
         if self._finalizer is not None:
             self._finalizer.shutdown(wait=True)
 
-    def _close_writer(self) -> Path | None:
-        """Close the current file; when that fails (a full disk), the run fails and the file stays `.open`, for
-        the next run's recovery to cut at its last complete record."""
+    def _close_writer(self, writer: RollingWarcWriter) -> Path | None:
+        """Close a writer's current file; when that fails (a full disk), the run fails and the file stays `.open`,
+        for the next run's recovery to cut at its last complete record."""
         try:
-            return self.writer.close()
+            return writer.close()
         except OSError as exc:
-            problem = f"WARC file {self.writer.current_name} not closed: {exc}"
+            problem = f"WARC file {writer.current_name} not closed: {exc}"
             logger.error("%s", problem)
             if not stop_if_disk_full(self.crawler, exc, self.directory):
                 self.crawler.signals.send_catch_log(archiver_signals.run_problem, problem=problem)

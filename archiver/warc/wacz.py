@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from archiver.warc.check import iter_gzip_members, parse_record
+from archiver.warc.writer import WET_SUFFIX
 
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}
 
@@ -30,12 +31,19 @@ def warcinfo_fields(path: Path) -> dict[str, str]:
 
 
 def run_warcs(warc_dir: Path, run_id: str) -> list[Path]:
-    """The closed WARC files whose warcinfo says they are part of a run."""
+    """The closed capture files of a run (warcinfo `isPartOf`); text files are no captures. The earlier files its
+    revisits need are `archiver.preservation.closure`'s to find."""
     return [p for p in sorted(warc_dir.glob("*.warc.gz")) if warcinfo_fields(p).get("isPartOf") == run_id]
 
 
+def run_text_files(warc_dir: Path, run_id: str) -> list[Path]:
+    """The closed text files (`*.warc.wet.gz`, the conversion records its items point at) of a run."""
+    return [p for p in sorted(warc_dir.glob(f"*{WET_SUFFIX}")) if warcinfo_fields(p).get("isPartOf") == run_id]
+
+
 def pages_from_items(item_files: Iterable[Path], roles: Sequence[str] = ("page",)) -> list[dict]:
-    """One page entry per archived capture of the given roles: url, ts (fetch time) and the item's title."""
+    """One page entry per archived capture of the given roles: id, url, ts (fetch time), the item's title, its
+    extracted text (what ReplayWeb.page's full-text search reads) and article id."""
     pages, seen = [], set()
     for path in item_files:
         with open(path, encoding="utf-8") as f:
@@ -50,9 +58,33 @@ def pages_from_items(item_files: Iterable[Path], roles: Sequence[str] = ("page",
                     if key in seen:
                         continue
                     seen.add(key)
-                    page = {"url": cap["url"], "ts": cap.get("fetched_at"), "title": item.get("title") or cap["url"]}
+                    page = {
+                        "id": cap["record_id"].strip("<>").removeprefix("urn:uuid:"),
+                        "url": cap["url"],
+                        "ts": cap.get("fetched_at"),
+                        "title": item.get("title") or cap["url"],
+                    }
+                    text = item.get("text") if cap.get("role") == "page" else item.get("api_text")
+                    if text:
+                        page["text"] = text
+                    if item.get("article_id") is not None:
+                        page["article_id"] = item["article_id"]
                     pages.append(page)
     return pages
+
+
+def latest_run(output: Path) -> str | None:
+    """The run id of the newest run report in an output folder, else of the newest capture file."""
+    reports = sorted((output / "reports").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    for report in reversed(reports):
+        try:
+            run_id = json.loads(report.read_text("utf-8")).get("run_id")
+        except (OSError, ValueError):
+            continue
+        if run_id:
+            return str(run_id)
+    warcs = sorted((output / "warc").glob("*.warc.gz"), key=lambda p: p.stat().st_mtime)
+    return warcinfo_fields(warcs[-1]).get("isPartOf") if warcs else None
 
 
 def write_pages(pages: Iterable[dict], path: Path) -> Path:

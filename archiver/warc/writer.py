@@ -151,6 +151,7 @@ class RollingWarcWriter:
         self.suffix = suffix
         self.warcinfo_fields = warcinfo_fields or (lambda: [])
         self.on_close = on_close
+        self.suffix = suffix
         self.host = safe_hostname()
         self.pid = os.getpid()
         self.serial = 0

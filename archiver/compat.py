@@ -1,4 +1,5 @@
-"""The one module that uses private APIs of other libraries: Scrapy's `Downloader._process_queue`, overridden.
+"""The one module that uses private APIs of other libraries: Scrapy's `Downloader._process_queue`, overridden, and
+twisted.web's `Request._disconnected` (read by the stand-in).
 
 archiver's downloader: Scrapy's, with each download counted as transferring as soon as it is popped, which keeps
 each host's concurrency limit when requests to it arrive in a burst (politeness), and on Python 3.12+ started at
@@ -64,3 +65,9 @@ class Downloader(ScrapyDownloader):
             if delay:  # one request per delay
                 self._process_queue(slot)
                 break
+
+
+def client_gone(request: Any) -> bool:
+    """Whether a twisted.web request is finished or its client went away (twisted.web has no public attribute for
+    the second, only `notifyFinish()`'s errback)."""
+    return bool(request.finished or request._disconnected)

@@ -58,7 +58,8 @@ def test_closed_files_are_indexed_and_checked_in_a_child_process(tmp_path):
     """In a child process, so the crawl keeps no memory of it, at the crawl's own CPU priority (no tweak)."""
     from scrapy.utils.test import get_crawler
 
-    from archiver.warc.extension import WarcWriterExtension, finalize_file
+    from archiver.warc.extension import WarcWriterExtension
+    from archiver.warc.finalize import finalize_file
 
     settings = {
         "ARCHIVER_OUTPUT_DIR": str(tmp_path),

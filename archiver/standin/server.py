@@ -31,6 +31,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorSSL, IReactorTCP
 from twisted.web import http, resource, server
 
+from archiver.compat import client_gone
 from archiver.config import DW_HOSTS
 from archiver.dw.dumps import FeedEntry, iter_dumps
 from archiver.standin import content
@@ -393,7 +394,7 @@ class Responder(resource.Resource):
 
     def send(self, request: server.Request, reply: Reply, host: str) -> Any:
         """Write a reply: 304 if the client's validators match, gzip if accepted, chunked if the reply says so."""
-        if request.finished or request._disconnected:
+        if client_gone(request):
             return server.NOT_DONE_YET
         self._start(request, reply, host)
         etag = reply.etag

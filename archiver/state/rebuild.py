@@ -103,20 +103,7 @@ def rebuild_state(out: Path, state: State, now: float | None = None) -> Rebuilt:
         for cap in item.captures:
             if check.present(cap):
                 result.captures += 1
-                state.add_capture(
-                    CaptureRow(
-                        url=cap.url,
-                        fetched_at=cap.fetched_at,
-                        status=cap.status,
-                        payload_digest=cap.payload_digest,
-                        record_id=cap.record_id,
-                        warc_file=cap.warc_file,
-                        offset=cap.offset,
-                        length=cap.length,
-                        record_type=cap.record_type or "response",
-                        run_id=item.run_id,
-                    )
-                )
+                state.add_capture(CaptureRow.from_ref(cap, item.run_id))
             elif cap.record_id or cap.warc_file:
                 present = False
                 result.missing.append(f"{cap.warc_file}@{cap.offset} {cap.record_id}")

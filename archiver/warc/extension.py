@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import platform
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +20,21 @@ import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
-from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList
 
 from archiver import signals as archiver_signals
 from archiver.config import get, load_factory, output_dir
-from archiver.preservation.manifest import record_closed
 from archiver.run.outage import stop_if_disk_full
 from archiver.state.store import State
-from archiver.warc.cdxj import write_cdxj
-from archiver.warc.check import CheckResult, check_file
+from archiver.warc.check import CheckResult
 from archiver.warc.dedupe import CaptureIndex, CaptureRef, as_prior, memory_index
+from archiver.warc.finalize import finalize_file
 from archiver.warc.records import (
     IDENTICAL_PAYLOAD_DIGEST,
     SERVER_NOT_MODIFIED,
     VERSIONS,
     WARC_1_0,
-    WRITER_SOFTWARE,
     BodyTooLarge,
     Exchange,
     build_conversion,
@@ -52,43 +47,10 @@ from archiver.warc.records import (
     sha1_digest,
 )
 from archiver.warc.recover import Recovery, recover_dir
-from archiver.warc.writer import OPEN_SUFFIX, WET_SUFFIX, RollingWarcWriter, WrittenRecord, safe_hostname
+from archiver.warc.warcinfo import warcinfo_fields
+from archiver.warc.writer import OPEN_SUFFIX, WET_SUFFIX, RollingWarcWriter, WrittenRecord
 
 logger = logging.getLogger(__name__)
-
-CONFORMS_TO = {
-    "1.0": "http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf",
-    "1.1": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-}
-# Scrapy settings that shape what was captured, recorded in every warcinfo.
-WARCINFO_SETTINGS = (
-    "ROBOTSTXT_OBEY",
-    "USER_AGENT",
-    "DEFAULT_REQUEST_HEADERS",
-    "DOWNLOAD_TIMEOUT",
-    "DOWNLOAD_MAXSIZE",
-    "DOWNLOAD_FAIL_ON_DATALOSS",
-    "CONCURRENT_REQUESTS",
-    "CONCURRENT_REQUESTS_PER_DOMAIN",
-    "DOWNLOAD_DELAY",
-    "AUTOTHROTTLE_ENABLED",
-    "REDIRECT_ENABLED",
-    "RETRY_TIMES",
-    "COOKIES_ENABLED",
-    "ARCHIVER_ALLOWED_HOSTS",
-    "ARCHIVER_REFS_DEPTH",
-    "ARCHIVER_MEDIA",
-    "ARCHIVER_WARC_VERSION",
-    "ARCHIVER_WARC_MAX_SIZE",
-    "ARCHIVER_WARC_GZIP_LEVEL",
-)
-
-
-def _dist_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
@@ -99,25 +61,6 @@ def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
 def forget_lost_records(crawler: Crawler, warc_file: str, from_offset: int) -> list[int]:
     """Drop the state's captures of `warc_file` from `from_offset` on; the articles to fetch again."""
     return State.for_crawler(crawler).forget_captures(warc_file, from_offset)
-
-
-def finalize_file(path: Path, version: str, check: bool) -> tuple[Path, CheckResult | None, str | None]:
-    """Write the CDXJ index beside a closed capture file, record the digests and check it (in a child process).
-
-    Text files (`*.warc.wet.gz`) are checked, not indexed: an index is what replay tools look captures up in.
-    """
-    error = None
-    closed = [path]
-    try:
-        if not path.name.endswith(WET_SUFFIX):
-            closed.append(write_cdxj(path))
-    except Exception as e:
-        error = f"cdxj-indexer failed: {e!r}"
-    try:
-        record_closed(path.parent.parent, *closed)  # digests at close, in the output folder's fixity manifest
-    except OSError as e:
-        error = (f"{error}; " if error else "") + f"fixity manifest not written: {e!r}"
-    return path, check_file(path, version) if check else None, error
 
 
 def _header_list(headers: Any) -> list[tuple[bytes, bytes]]:
@@ -185,32 +128,8 @@ class WarcWriterExtension:
     def from_crawler(cls, crawler: Crawler) -> WarcWriterExtension:
         return cls(crawler)
 
-    # --- warcinfo -----------------------------------------------------------------------------------------
     def _warcinfo_fields(self) -> list[tuple[str, object]]:
-        s = self.crawler.settings
-        software = (
-            f"{WRITER_SOFTWARE} Scrapy/{scrapy.__version__} Twisted/{_dist_version('twisted')} "
-            f"Python/{platform.python_version()}"
-        )
-        fields: list[tuple[str, object]] = [
-            ("software", software),
-            ("format", f"WARC File Format {self.version}"),
-            ("conformsTo", CONFORMS_TO[self.version]),
-            ("hostname", safe_hostname()),
-            ("operator", get(s, "ARCHIVER_WARC_OPERATOR")),
-            ("contact", get(s, "ARCHIVER_CONTACT")),
-            ("isPartOf", get(s, "ARCHIVER_RUN_ID") or getattr(self.crawler.spider, "name", None)),
-            ("robots", "obey" if s.getbool("ROBOTSTXT_OBEY") else "ignore"),
-            ("http-header-user-agent", s.get("USER_AGENT")),
-        ]
-        for name in WARCINFO_SETTINGS:
-            value = s.get(name)
-            if isinstance(value, BaseSettings):
-                value = value.copy_to_dict()
-            if isinstance(value, dict | list | tuple):
-                value = repr(dict(value) if isinstance(value, dict) else list(value))
-            fields.append(("setting", f"{name}={value}"))
-        return fields
+        return warcinfo_fields(self.crawler.settings, self.version, getattr(self.crawler.spider, "name", None))
 
     # --- capture ------------------------------------------------------------------------------------------
     def prepare(self, request: Request, response: Response) -> PreparedExchange | None:

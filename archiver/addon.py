@@ -54,6 +54,8 @@ SETTINGS = {
     "DOWNLOADER": "archiver.compat.Downloader",
     # Dedupe comes from the run plan and the state (by article id), so memory does not grow with history.
     "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+    # An item line that cannot be written is reported (archiver.signals.item_not_written), never counted done.
+    "FEED_EXPORTERS": {"jsonlines": "archiver.items.exporter.JsonLinesItemExporter"},
     # Items reach the OS as soon as they are exported: the state counts an article done only once it is in the file.
     "FEED_STORAGES": {
         "file": "archiver.items.storage.UnbufferedFileFeedStorage",

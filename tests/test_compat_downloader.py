@@ -112,7 +112,7 @@ async def _transfer(slot: Slot, request: object, log: list, first: asyncio.Futur
 
 
 def _slot() -> Slot:
-    return Slot(concurrency=2, delay=0, randomize_delay=False)
+    return Slot(concurrency=2, delay=0, jitter=0)
 
 
 @pytest.mark.parametrize("outcome", ["result", "exception"])

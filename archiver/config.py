@@ -572,6 +572,11 @@ def output_dir(settings: BaseSettings) -> Path:
     return Path(get(settings, "ARCHIVER_OUTPUT_DIR"))
 
 
+def state_path(settings: BaseSettings, output: Path | None = None) -> Path:
+    """The state file: `ARCHIVER_STATE_PATH`, else `state.sqlite3` in the output folder (`output`, if given)."""
+    return Path(get(settings, "ARCHIVER_STATE_PATH") or (output or output_dir(settings)) / "state.sqlite3")
+
+
 def markdown_table() -> str:
     """The settings as the Markdown table that README shows."""
     rows = ["| setting | default | allowed | meaning |", "| --- | --- | --- | --- |"]

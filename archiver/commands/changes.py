@@ -69,7 +69,7 @@ class Command(ScrapyCommand):
             raise UsageError(f"unexpected arguments: {' '.join(args)}")
         assert self.settings is not None
         output = Path(opts.output_dir) if opts.output_dir else config.output_dir(self.settings)
-        state_path = Path(config.get(self.settings, "ARCHIVER_STATE_PATH") or output / "state.sqlite3")
+        state_path = config.state_path(self.settings, output)
         if not state_path.exists():
             print(f"no state at {state_path}: nothing archived there yet", file=sys.stderr)
             self.exitcode = 1

@@ -115,9 +115,7 @@ class Command(ScrapyCommand):
             every = parse_duration(opts.every)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        path = Path(
-            opts.state or config.get(settings, "ARCHIVER_STATE_PATH") or config.output_dir(settings) / "state.sqlite3"
-        )
+        path = Path(opts.state) if opts.state else config.state_path(settings)
         if not path.is_file():
             sys.stderr.write(f"no state at {path}: nothing archived there yet (set ARCHIVER_OUTPUT_DIR or --state)\n")
             self.exitcode = 1

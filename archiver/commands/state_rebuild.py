@@ -55,7 +55,7 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         out = config.output_dir(self.settings)
-        path = Path(config.get(self.settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3")
+        path = config.state_path(self.settings)
         if not out.is_dir():
             print(f"{out}: no such output folder")
             self.exitcode = 1

@@ -41,7 +41,7 @@ class Command(ScrapyCommand):
                 continue
             found = warc_files(p) + sorted(p.glob("*.warc"))
             if not found:
-                still_open = len(list(p.glob("*.warc.gz.open")) + list(p.glob("*.warc.wet.gz.open")))
+                still_open = len(warc_files(p, open_files=True))
                 unfinished = f" ({still_open} .open files not closed yet: `scrapy warc-recover`)" if still_open else ""
                 print(f"{p}: no closed WARC file to check{unfinished}", file=sys.stderr)
                 self.exitcode = 1

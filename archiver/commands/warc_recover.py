@@ -86,7 +86,7 @@ class Command(ScrapyCommand):
         """Make the state forget the captures in the part of the file that was cut off."""
         assert self.settings is not None
         out = output_dir(self.settings)
-        path = Path(config.get(self.settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3")
+        path = config.state_path(self.settings)
         if not rec.dropped_bytes or not path.exists():
             return
         name = rec.source.name.removesuffix(OPEN_SUFFIX)

@@ -305,7 +305,7 @@ class State:
     def from_settings(cls, settings: Any) -> State:
         """Open the state file that a crawl's settings name (`ARCHIVER_STATE_PATH`, else `<output>/state.sqlite3`)."""
         out = config.output_dir(settings)
-        path = Path(config.get(settings, "ARCHIVER_STATE_PATH") or out / "state.sqlite3")
+        path = config.state_path(settings)
         earlier = earlier_runs(out)
         if earlier and (not path.exists() or path.stat().st_size == 0):
             raise StateDamaged(

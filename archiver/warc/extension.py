@@ -58,11 +58,6 @@ def load_index_factory(path: str | None) -> Callable[[Crawler], CaptureIndex]:
     return load_factory(path) if path else memory_index
 
 
-def forget_lost_records(crawler: Crawler, warc_file: str, from_offset: int) -> list[int]:
-    """Drop the state's captures of `warc_file` from `from_offset` on; the articles to fetch again."""
-    return State.for_crawler(crawler).forget_captures(warc_file, from_offset)
-
-
 def _header_list(headers: Any) -> list[tuple[bytes, bytes]]:
     return [(bytes(k), bytes(v)) for k in headers for v in headers.getlist(k)]
 
@@ -293,7 +288,7 @@ class WarcWriterExtension:
         if not rec.dropped_bytes:
             return
         name = rec.source.name.removesuffix(OPEN_SUFFIX)
-        articles = forget_lost_records(self.crawler, name, rec.kept_bytes)
+        articles = State.for_crawler(self.crawler).forget_captures(name, rec.kept_bytes)
         if articles:
             logger.warning("WARC recovery: %d articles had records in the part cut off; fetched again", len(articles))
 

@@ -329,6 +329,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Items are checked with a compiled schema (fastjsonschema), jsonschema only words the errors; off: "
         "jsonschema checks every item.",
     ),
+    Setting(
+        "ARCHIVER_EXPORT_ASDICT",
+        True,
+        "The items file's exporter turns each item into a dict with `dataclasses.asdict` before encoding it; off: "
+        "Scrapy's exporter, with an ItemAdapter for every nested part.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import tomllib
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,28 @@ def unpack(rev: str, target: Path) -> Path:
         with tarfile.open(fileobj=archive) as tar:
             tar.extractall(target, filter="data")
     (target / ".ab-commit").write_text(commit)
+    shadow_metadata(target)
     return target
+
+
+def shadow_metadata(tree: Path) -> None:
+    """Package metadata in `tree` naming its own Scrapy commands, so that the installed checkout's do not load.
+
+    Scrapy loads every `scrapy.commands` entry point installed; a commit that lacks a command the installed checkout
+    declares would fail at start. importlib.metadata takes the first distribution of a name on sys.path, and the
+    crawl runs with `tree` first on it.
+    """
+    project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
+    info = tree / f"{project['name']}-0.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: 0.0.0\n")
+    groups = project.get("entry-points", {})
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in points.items()) + "\n"
+            for group, points in groups.items()
+        )
+    )
 
 
 def crawl_row(side: str, pair: int, row: dict[str, Any], probe: Path | None) -> dict[str, Any]:

@@ -112,8 +112,17 @@ class HostProbeAddon:
 
 
 def probe_settings(path: Path) -> list[str]:
-    """The `-s` values that add the probe to one crawl, writing to `path`."""
-    return [f"ADDONS={json.dumps({'bench.hostprobe.HostProbeAddon': 0})}", f"BENCH_PROBE_FILE={path}"]
+    """The `-s` values that add the probe to one crawl, writing to `path` (beside the project's own add-ons, which
+    a command-line ADDONS replaces)."""
+    addons = {**project_addons(), "bench.hostprobe.HostProbeAddon": 0}
+    return [f"ADDONS={json.dumps(addons)}", f"BENCH_PROBE_FILE={path}"]
+
+
+def project_addons() -> dict[str, int]:
+    """The add-ons of the project profile (settings/default.py)."""
+    from settings import default
+
+    return {str(name): int(order) for name, order in default.ADDONS.items()}
 
 
 def probe_rows(label: str, probe: dict) -> list[dict]:

@@ -48,6 +48,10 @@ _LOADERS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SNIPPETS = 4096
+_ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
+# A tag that may load something names one of these; others (canonical and alternate links, inline scripts, meta
+# tags) are passed over without being parsed.
+_MAY_LOAD = re.compile(r"\bsrc\b|stylesheet|icon|preload|<base\b", re.IGNORECASE)
 
 
 def _srcset_urls(srcset: str) -> Iterator[str]:
@@ -58,6 +62,14 @@ def _srcset_urls(srcset: str) -> Iterator[str]:
             yield url[0]
 
 
+@lru_cache(maxsize=_SNIPPETS)
+def _absolute(base: str, url: str) -> str | None:
+    """`url` made absolute against `base`, without its fragment; None unless http(s). Pages of a site name the
+    same assets, mostly by absolute URL: such a URL is resolved once, whatever page names it."""
+    absolute = safe_url_string(urljoin(base, url) if base else url).split("#", 1)[0]
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
 def _resolved(base: str, urls: Iterable[str]) -> list[str]:
     """Absolute http(s) URLs, in order, each once."""
     out: dict[str, None] = {}
@@ -65,8 +77,8 @@ def _resolved(base: str, urls: Iterable[str]) -> list[str]:
         url = url.strip()
         if not url or url.startswith(("data:", "#", "javascript:")):
             continue
-        absolute = safe_url_string(urljoin(base, url)).split("#", 1)[0]
-        if urlsplit(absolute).scheme in ("http", "https"):
+        absolute = _absolute("" if _ABSOLUTE.match(url) else base, url)
+        if absolute is not None:
             out.setdefault(absolute, None)
     return list(out)
 
@@ -106,8 +118,8 @@ def page_requisites(url: str, html: str) -> list[str]:
         elif chrome:
             if in_article <= 0:
                 images += _chrome_images(m.group(0))
-        else:
-            refs += _tag_refs(m.group(0))
+        elif _MAY_LOAD.search(tag := m.group(0)):
+            refs += _tag_refs(tag)
     base = urljoin(url, next((v for kind, v in refs if kind == "base"), ""))
     return _resolved(base, [v for kind, v in refs if kind == "load"] + images)
 

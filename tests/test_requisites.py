@@ -58,6 +58,14 @@ def test_page_parser_resolves_against_base_and_reads_srcset_outside_the_article_
     ]
 
 
+def test_a_url_without_a_host_is_joined_to_the_page_as_urljoin_does():
+    html = '<link rel="stylesheet" href="https:///s.css"><script src="HTTPS://static.dw.com/b.js#x"></script>'
+    assert page_requisites("https://www.dw.com/zh/page/a-1", html) == [
+        "https://www.dw.com/s.css",
+        "https://static.dw.com/b.js",
+    ]
+
+
 def test_css_parser_finds_imports_and_every_url_absolute_and_relative():
     sheet = css_requisites(WWW + assets.STYLESHEET, assets.stylesheet())
     assert sheet == [

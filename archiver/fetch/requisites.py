@@ -48,7 +48,8 @@ _LOADERS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SNIPPETS = 4096
-_ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
+# An http(s) URL with a host: `urljoin` returns it whatever the page's base (`http:///x` has none, so it is joined).
+_ABSOLUTE = re.compile(r"https?://[^/?#]", re.IGNORECASE)
 # A tag that may load something names one of these; others (canonical and alternate links, inline scripts, meta
 # tags) are passed over without being parsed.
 _MAY_LOAD = re.compile(r"\bsrc\b|stylesheet|icon|preload|<base\b", re.IGNORECASE)
